@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Module graph (see docs/design.md):
+///   NSEWire  <- nothing          (frames, messages, values)
+///   NSEPolicy <- nothing         (policy file parser, shared by broker and child)
+///   NSESystem <- CSandboxSys     (owned fds, the syscall helper, spawning)
+///   NSESandbox <- NSEPolicy, NSESystem, CSeccomp   (applied inside the child only)
+///   NSEChild <- NSEWire, NSESystem, NSESandbox, CLua, CLPeg   (links Lua, no broker code)
+///   NSEBroker <- NSEWire, NSESystem, NSEPolicy      (links no Lua)
+///   NSEScan <- nothing           (target and port specs, nmap-services, the port table)
+///   NSEEngine <- NSEBroker, NSEScan  (script selection, scheduling, report)
+let package = Package(
+    name: "nsebox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nsebox", targets: ["nsebox"]),
+        .executable(name: "nsebox-child", targets: ["nsebox-child"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        // Debian's lua5.4-lpeg.pc does not parse in SwiftPM: the module map links it by name.
+        .systemLibrary(name: "CLPeg", providers: [.apt(["lua-lpeg-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CSandboxSys"),
+
+        .target(name: "NSEWire"),
+        .target(name: "NSEPolicy"),
+        .target(name: "NSESystem", dependencies: ["CSandboxSys"]),
+        .target(name: "NSESandbox", dependencies: ["NSEPolicy", "NSESystem", "CSeccomp"]),
+        .target(name: "NSEChild", dependencies: ["NSEWire", "NSESystem", "NSESandbox", "CSandboxSys", "CLua", "CLPeg"]),
+        .target(name: "NSEBroker", dependencies: [
+            "NSEWire", "NSESystem", "NSEPolicy",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "NSEScan"),
+        .target(name: "NSEEngine", dependencies: ["NSEBroker", "NSEScan", "NSEWire", "NSEPolicy"]),
+        .executableTarget(name: "nsebox", dependencies: [
+            "NSEEngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "nsebox-child", dependencies: ["NSEChild"]),
+
+        .testTarget(name: "NSEWireTests", dependencies: ["NSEWire"]),
+        .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),
+        .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem"]),
+        .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),
+    ]
+)

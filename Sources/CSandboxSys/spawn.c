@@ -1,0 +1,127 @@
+#define _GNU_SOURCE
+#include "CSandboxSys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Marks every fd >= first close-on-exec; async-signal-safe. */
+static int cloexec_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+    struct rlimit rl;
+    long max = (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) ? (long)rl.rlim_cur : 65536;
+    for (long fd = first; fd < max; fd++) {
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags >= 0) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    return 0;
+}
+
+static void report_and_exit(int pipe_fd, int err) {
+    ssize_t unused = write(pipe_fd, &err, sizeof err);
+    (void)unused;
+    _exit(127);
+}
+
+static void child_side(const nse_spawn_config *c, int err_pipe) {
+    sigset_t all;
+    sigfillset(&all);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    /* The RPC socket becomes fd 3 and must survive exec. */
+    if (c->rpc_fd == 3) {
+        if (fcntl(3, F_SETFD, 0) != 0) report_and_exit(err_pipe, errno);
+    } else if (dup2(c->rpc_fd, 3) != 3) {
+        report_and_exit(err_pipe, errno);
+    }
+    if (c->drop_to_user) {
+        if (setgroups(0, NULL) != 0) report_and_exit(err_pipe, errno);
+        if (setgid(c->gid) != 0) report_and_exit(err_pipe, errno);
+        if (setuid(c->uid) != 0) report_and_exit(err_pipe, errno);
+        if (getuid() != c->uid || geteuid() != c->uid) report_and_exit(err_pipe, EPERM);
+        if (setuid(0) == 0) report_and_exit(err_pipe, EPERM); /* must not regain root */
+    }
+    /* Die with the broker; set after setuid, which clears it. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) report_and_exit(err_pipe, errno);
+    if (getppid() == 1) report_and_exit(err_pipe, ESRCH);
+
+    close(0);
+    close(1);
+    if (!c->keep_stderr) close(2);
+    cloexec_from(4); /* the exe fd and the error pipe close at exec too */
+
+    char *empty_env[] = { NULL };
+    syscall(SYS_execveat, c->exe_fd, "", c->argv, empty_env, AT_EMPTY_PATH);
+    report_and_exit(err_pipe, errno);
+}
+
+int nse_spawn(const nse_spawn_config *c, pid_t *pid_out) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return e;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        child_side(c, p[1]);
+    }
+    close(p[1]);
+    int child_err = 0;
+    ssize_t n;
+    do {
+        n = read(p[0], &child_err, sizeof child_err);
+    } while (n < 0 && errno == EINTR);
+    close(p[0]);
+    if (n == (ssize_t)sizeof child_err) {
+        /* exec never happened: reap the child now. */
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return child_err ? child_err : ECHILD;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+int nse_set_no_new_privs(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+int nse_close_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return 0;
+    for (int fd = first; fd < 65536; fd++) close(fd);
+    return 0;
+}
+
+int nse_capability_count(void) {
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0) return -1;
+    int count = 0;
+    for (int i = 0; i < 2; i++) {
+        count += __builtin_popcount(data[i].effective) + __builtin_popcount(data[i].permitted) +
+                 __builtin_popcount(data[i].inheritable);
+    }
+    return count;
+}
+
+long nse_getrandom(void *buf, unsigned long len) {
+    return syscall(SYS_getrandom, buf, len, 0);
+}

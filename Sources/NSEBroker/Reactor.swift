@@ -1,0 +1,101 @@
+import Glibc
+import NSESystem
+
+/// The broker's event loop: poll(2) over every descriptor it owns (children's RPC
+/// sockets and scripts' network sockets), plus timers. One thread, so handlers never
+/// race and the registry needs no locks of its own.
+///
+/// Why not SwiftNIO: every descriptor here has exactly one owner and one pending
+/// operation at a time, timeouts are per operation, and the child protocol is a
+/// single length-prefixed frame format; a plain loop keeps that visible and lets
+/// the broker decide the order in which children are served (docs/design.md).
+public final class Reactor {
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: Int16
+        public init(rawValue: Int16) { self.rawValue = rawValue }
+        public static let read = Events(rawValue: Int16(POLLIN))
+        public static let write = Events(rawValue: Int16(POLLOUT))
+    }
+    public typealias Handler = (_ readable: Bool, _ writable: Bool, _ hangup: Bool) -> Void
+
+    private struct Watch { var events: Events; var handler: Handler }
+    private var watches: [Int32: Watch] = [:]
+    private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
+    private var nextTimer = 1
+    private var stopped = false
+
+    public init() {}
+
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Calls `handler` whenever `fd` is ready for `events`. Replaces an earlier watch.
+    public func watch(_ fd: Int32, _ events: Events, _ handler: @escaping Handler) {
+        watches[fd] = Watch(events: events, handler: handler)
+    }
+
+    public func setEvents(_ fd: Int32, _ events: Events) {
+        watches[fd]?.events = events
+    }
+
+    public func unwatch(_ fd: Int32) { watches[fd] = nil }
+
+    @discardableResult
+    public func after(_ seconds: Double, _ fire: @escaping () -> Void) -> Int {
+        let id = nextTimer
+        nextTimer += 1
+        timers[id] = (Reactor.now() + max(0, seconds), fire)
+        return id
+    }
+
+    public func cancel(_ timer: Int?) { if let t = timer { timers[t] = nil } }
+
+    public func stop() { stopped = true }
+
+    /// Runs until `done()` is true (checked after every round) or `stop()`.
+    public func run(until done: () -> Bool) {
+        stopped = false
+        while !stopped && !done() {
+            runOnce()
+        }
+    }
+
+    func runOnce() {
+        fireDueTimers()
+        var fds = watches.map { pollfd(fd: $0.key, events: $0.value.events.rawValue, revents: 0) }
+        let timeout = nextTimeoutMillis()
+        let n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+        if n < 0 {
+            if errno == EINTR { return }
+            fatalError("poll: \(SystemError("poll", errno: errno))")
+        }
+        if n > 0 {
+            for p in fds where p.revents != 0 {
+                // A handler may have removed or replaced another watch: look it up again.
+                guard let w = watches[p.fd] else { continue }
+                let r = p.revents
+                w.handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
+                          r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
+            }
+        }
+        fireDueTimers()
+    }
+
+    private func nextTimeoutMillis() -> Int32 {
+        guard let soonest = timers.values.map(\.deadline).min() else { return 1000 }
+        let ms = (soonest - Reactor.now()) * 1000
+        return Int32(max(0, min(1000, ms.rounded(.up))))
+    }
+
+    private func fireDueTimers() {
+        let now = Reactor.now()
+        let due = timers.filter { $0.value.deadline <= now }.sorted { $0.value.deadline < $1.value.deadline }
+        for (id, t) in due {
+            guard timers.removeValue(forKey: id) != nil else { continue }
+            t.fire()
+        }
+    }
+}

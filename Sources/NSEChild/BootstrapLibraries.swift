@@ -1,0 +1,177 @@
+/// Part of the child's bootstrap: the standard library as a script sees it. What could
+/// reach outside the process is removed or routed through the broker; a call to a
+/// removed function raises an error that names the sandbox, so a user sees why.
+let bootstrapLibraries = #"""
+local rt, OP, S = ...
+local job = S.job
+
+local function denied(what)
+  return function()
+    error("nsebox sandbox: " .. what .. " is not allowed", 2)
+  end
+end
+S.denied = denied
+
+-- os: time and dates only; an empty environment.
+os.execute = denied("os.execute")
+os.exit = denied("os.exit")
+os.remove = denied("os.remove")
+os.rename = denied("os.rename")
+os.tmpname = denied("os.tmpname")
+os.setlocale = denied("os.setlocale")
+os.getenv = function() return nil end
+
+-- Output goes to the broker's log, never into the report.
+local function log(channel, ...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  rt.notify(OP.log, channel, table.concat(parts, "\t"))
+end
+print = function(...) log("print", ...) end
+
+-- io: read-only files, fetched through the broker, which checks every path.
+local File = {}
+File.__index = File
+File.__name = "FILE*"
+local function read_one(f, fmt)
+  if type(fmt) == "number" then
+    if f.pos > #f.data then return nil end
+    local s = f.data:sub(f.pos, f.pos + fmt - 1)
+    f.pos = f.pos + #s
+    return s
+  end
+  fmt = tostring(fmt):gsub("^%*", "")
+  local c = fmt:sub(1, 1)
+  if c == "a" then
+    local s = f.data:sub(f.pos)
+    f.pos = #f.data + 1
+    return s
+  elseif c == "l" or c == "L" then
+    if f.pos > #f.data then return nil end
+    local e = f.data:find("\n", f.pos, true)
+    local line = f.data:sub(f.pos, e or #f.data)
+    f.pos = (e or #f.data) + 1
+    if c == "l" then line = line:gsub("\n$", "") end
+    return line
+  elseif c == "n" then
+    local s, e = f.data:find("^%s*[-+]?[%x.xXeEpP]+", f.pos)
+    if not s then return nil end
+    f.pos = e + 1
+    return tonumber(f.data:sub(s, e))
+  end
+  error("bad argument to 'read' (invalid format)", 3)
+end
+function File:read(...)
+  if self.closed then error("attempt to use a closed file", 2) end
+  local n = select("#", ...)
+  if n == 0 then return read_one(self, "l") end
+  local out = {}
+  for i = 1, n do
+    out[i] = read_one(self, (select(i, ...)))
+    if out[i] == nil then return table.unpack(out, 1, i) end
+  end
+  return table.unpack(out, 1, n)
+end
+function File:lines(...)
+  local fmts = table.pack(...)
+  if fmts.n == 0 then fmts = {"l", n = 1} end
+  return function() return self:read(table.unpack(fmts, 1, fmts.n)) end
+end
+function File:seek(whence, offset)
+  whence, offset = whence or "cur", offset or 0
+  local base = (whence == "set" and 0) or (whence == "end" and #self.data) or (self.pos - 1)
+  self.pos = math.max(0, base + offset) + 1
+  return self.pos - 1
+end
+function File:close() self.closed = true; return true end
+function File:write() return nil, "nsebox sandbox: files are read-only" end
+function File:setvbuf() return true end
+function File:flush() return true end
+File.__close = File.close
+File.__tostring = function(f) return f.closed and "file (closed)" or "file (nsebox)" end
+
+S.read_file = function(path)
+  local content, err = rt.call(OP.readDataFile, tostring(path))
+  return content, err
+end
+
+io.open = function(path, mode)
+  mode = mode or "r"
+  if type(mode) ~= "string" or not mode:match("^r") or mode:find("[wa+]") then
+    error("nsebox sandbox: io.open(" .. tostring(path) .. ", \"" .. tostring(mode) .. "\"): writing files is not allowed", 2)
+  end
+  local content, err = S.read_file(path)
+  if not content then return nil, tostring(path) .. ": " .. tostring(err), 2 end
+  return setmetatable({data = content, pos = 1}, File)
+end
+io.lines = function(path, ...)
+  if path == nil then return function() return nil end end
+  local f, err = io.open(path)
+  if not f then error(err, 2) end
+  return f:lines(...)
+end
+io.popen = denied("io.popen")
+io.tmpfile = denied("io.tmpfile")
+io.input = function() return nil end
+io.output = function() return io.stdout end
+io.read = function() return nil end
+local Sink = {write = function(self, ...) log(self.channel, ...); return self end,
+              close = function() return true end, flush = function() return true end,
+              setvbuf = function() return true end}
+Sink.__index = Sink
+io.stdout = setmetatable({channel = "print"}, Sink)
+io.stderr = setmetatable({channel = "print"}, Sink)
+io.stdin = setmetatable({channel = "print", read = function() return nil end}, Sink)
+io.write = function(...) log("print", ...); return io.stdout end
+
+-- Code loading: text chunks only, whatever mode is asked for.
+local raw_load = load
+local BINARY = "nsebox sandbox: binary chunks are not allowed"
+load = function(chunk, name, mode, env)
+  if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, BINARY end
+  if type(chunk) == "function" then
+    -- A reader function: collect its pieces, then check the whole chunk.
+    local parts = {}
+    while true do
+      local piece = chunk()
+      if piece == nil or piece == "" then break end
+      parts[#parts + 1] = piece
+    end
+    chunk = table.concat(parts)
+    if chunk:byte(1) == 27 then return nil, BINARY end
+  end
+  if env ~= nil then return raw_load(chunk, name, "t", env) end
+  return raw_load(chunk, name, "t")
+end
+loadfile = function(path, mode, env)
+  local content, err = S.read_file(path)
+  if not content then return nil, "cannot open " .. tostring(path) .. ": " .. tostring(err) end
+  return load(content, "@" .. tostring(path), "t", env)
+end
+dofile = function(path)
+  local f, err = loadfile(path)
+  if not f then error(err, 2) end
+  return f()
+end
+string.dump = denied("string.dump")
+
+-- Modules: nselib through the broker, lpeg built in, no C modules.
+package.loadlib = denied("package.loadlib")
+package.cpath = ""
+package.path = ""
+local preload = package.preload
+package.searchers = {
+  function(name)
+    local f = preload[name]
+    if f then return f, ":preload:" end
+    return "\n\tno preloaded module '" .. name .. "'"
+  end,
+  function(name)
+    local source, chunkname = rt.call(OP.loadModule, name)
+    if not source then return "\n\t" .. tostring(chunkname) end
+    local f, err = raw_load(source, chunkname, "t")
+    if not f then error(err, 0) end
+    return f, chunkname:sub(2)
+  end,
+}
+"""#

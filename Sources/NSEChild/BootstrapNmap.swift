@@ -1,0 +1,222 @@
+/// Part of the child's bootstrap: the `nmap` module. Sockets, sleeps and the port
+/// table are requests to the broker; option values come with the job; registries
+/// are the broker's, held by this process from first use until its next yield point.
+let bootstrapNmap = #"""
+local rt, OP, S = ...
+local job = S.job
+local rpc = S.rpc
+local nmap = {}
+S.nmap = nmap
+package.loaded.nmap = nmap
+
+-- Registries. The broker lends this process the registry from the first access
+-- until the next yield point, then takes back what the script left in it, so the
+-- reads and writes between two yield points are atomic as they are in nmap.
+local held = {}
+local function sendable(v, seen, depth)
+  local tv = type(v)
+  if tv == "string" or tv == "number" or tv == "boolean" then return v end
+  if tv ~= "table" or seen[v] or depth > 60 then return nil end
+  seen[v] = true
+  local copy = {}
+  for k, x in next, v do
+    local sk, sx = sendable(k, seen, depth + 1), sendable(x, seen, depth + 1)
+    if sk ~= nil and sx ~= nil then copy[sk] = sx end
+  end
+  seen[v] = nil
+  return copy
+end
+local function registry_table(scope)
+  local t = held[scope]
+  if t == nil then
+    t = rt.call(OP.registryAcquire, scope) or {}
+    held[scope] = t
+  end
+  return t
+end
+S.before_yield = function()
+  if next(held) == nil then return end
+  local give = held
+  held = {}
+  for scope, t in pairs(give) do
+    rt.notify(OP.registryRelease, scope, sendable(t, {}, 0) or {})
+  end
+end
+local function registry_proxy(scope, fixed)
+  return setmetatable({}, {
+    __index = function(_, k)
+      if fixed and fixed[k] ~= nil then return fixed[k] end
+      return registry_table(scope)[k]
+    end,
+    __newindex = function(_, k, v) registry_table(scope)[k] = v end,
+    __pairs = function() return next, registry_table(scope), nil end,
+    __len = function() return #registry_table(scope) end,
+  })
+end
+S.registry_proxy = registry_proxy
+nmap.registry = registry_proxy("global", {args = job.args or {}})
+
+-- Options, fixed for the run.
+function nmap.verbosity() return (job.verbosity or 0) + ((job.selected_by_name and 1) or 0) end
+function nmap.debugging() return job.debugging or 0 end
+function nmap.timing_level() return job.timing_level or 3 end
+function nmap.version_intensity() return job.version_intensity or 7 end
+function nmap.have_ssl() return job.have_ssl == true end
+function nmap.is_privileged() return job.is_privileged == true end
+function nmap.address_family() return job.address_family or "inet" end
+function nmap.get_interface() return job.interface end
+function nmap.get_ttl() return job.ttl or 64 end
+function nmap.get_payload_length() return job.payload_length or 0 end
+function nmap.port_is_excluded() return false end
+function nmap.clock() return rt.clock() end
+function nmap.clock_ms() return rt.clock() * 1000 end
+function nmap.get_random_bytes(n) return rt.random_bytes(n) end
+function nmap.log_write(where, s)
+  rt.notify(OP.log, where == "stderr" and "stderr" or "stdout", tostring(s))
+end
+nmap.mutex = S.mutex
+nmap.condvar = S.condvar
+
+function nmap.new_try(handler)
+  return function(status, ...)
+    if status then return ... end
+    if handler then handler() end
+    error({errtype = "nmap.new_try", message = (...)}, 0)
+  end
+end
+
+function nmap.fetchfile(name)
+  local path = rt.call(OP.readDataFile, "?" .. tostring(name))
+  return path
+end
+
+function nmap.get_port_state(host, port)
+  local number = type(port) == "table" and port.number or port
+  local proto = type(port) == "table" and port.protocol or "tcp"
+  return rt.call(OP.getPortState, math.tointeger(number) or -1, tostring(proto))
+end
+
+-- Sockets.
+local Socket = {}
+Socket.__index = Socket
+Socket.__name = "nsock"
+local next_socket = 0
+local DEFAULT_TIMEOUT = 30000
+
+function nmap.new_socket(proto, af)
+  next_socket = next_socket + 1
+  -- The broker learns of the socket at its first request; until set_timeout it
+  -- uses nmap's default of 30 seconds.
+  return setmetatable({id = next_socket, proto = proto or "tcp", timeout = DEFAULT_TIMEOUT, buf = ""}, Socket)
+end
+
+local function host_of(host)
+  if type(host) == "table" then return host.ip or host.targetname or host.name end
+  return host
+end
+
+function Socket:connect(host, port, proto)
+  local address = host_of(host)
+  if type(address) ~= "string" then error("bad argument #1 to 'connect' (host table or string expected)", 2) end
+  local number = port
+  if type(port) == "table" then
+    number = port.number
+    proto = proto or port.protocol
+  end
+  number = math.tointeger(tonumber(number))
+  if not number or number < 0 or number > 65535 then
+    error("bad argument #2 to 'connect' (port number expected)", 2)
+  end
+  proto = proto or self.proto or "tcp"
+  self.proto = proto
+  local ok, err = rpc("connect", self.id, address, number, proto)
+  if ok then self.connected = true; self.buf = "" end
+  return ok, err
+end
+
+function Socket:send(data)
+  return rpc("send", self.id, tostring(data))
+end
+
+function Socket:sendto(host, port, data)
+  return nil, "sendto is not supported by nsebox yet"
+end
+
+function Socket:receive()
+  if #self.buf > 0 then local b = self.buf; self.buf = ""; return true, b end
+  return rpc("receive", self.id, 0, 0)
+end
+
+local function satisfied(buf, mode, n)
+  if mode == 1 then return #buf >= n end
+  local _, lines = buf:gsub("\n", "")
+  return lines >= n
+end
+local function receive_counted(self, mode, n)
+  n = math.tointeger(tonumber(n)) or 1
+  if #self.buf > 0 and satisfied(self.buf, mode, n) then
+    local b = self.buf
+    self.buf = ""
+    return true, b
+  end
+  local ok, data = rpc("receive", self.id, mode, n)
+  if #self.buf > 0 then
+    local b = self.buf
+    self.buf = ""
+    if ok then return true, b .. data end
+    return true, b
+  end
+  return ok, data
+end
+function Socket:receive_bytes(n) return receive_counted(self, 1, n) end
+function Socket:receive_lines(n) return receive_counted(self, 2, n) end
+
+--- Reads until `delim` (a Lua pattern, or a function returning start and end
+--- indices) matches; keeps the rest for the next call.
+function Socket:receive_buf(delim, keep)
+  local function find(buf)
+    if type(delim) == "function" then return delim(buf) end
+    return buf:find(delim)
+  end
+  while true do
+    local s, e = find(self.buf)
+    if s then
+      local out = keep and self.buf:sub(1, e) or self.buf:sub(1, s - 1)
+      self.buf = self.buf:sub(e + 1)
+      return true, out
+    end
+    local ok, data = rpc("receive", self.id, 0, 0)
+    if not ok then return ok, data end
+    self.buf = self.buf .. data
+  end
+end
+
+function Socket:close()
+  self.buf = ""
+  self.connected = false
+  return rpc("close", self.id)
+end
+
+function Socket:set_timeout(ms)
+  ms = math.tointeger(tonumber(ms)) or DEFAULT_TIMEOUT
+  if ms < 0 then ms = 0 end
+  self.timeout = ms
+  rt.notify(OP.setTimeout, self.id, ms)
+end
+
+function Socket:get_info()
+  return rpc("getInfo", self.id)
+end
+
+function Socket:bind() return nil, "bind is not supported by nsebox yet" end
+function Socket:reconnect_ssl() return nil, "SSL is not supported by nsebox yet" end
+function Socket:get_ssl_certificate() return nil end
+
+nmap.socket = {
+  sleep = function(seconds)
+    local ms = math.floor((tonumber(seconds) or 0) * 1000 + 0.5)
+    rpc("sleep", ms)
+  end,
+}
+package.loaded["nmap.socket"] = nmap.socket
+"""#

@@ -1,0 +1,107 @@
+import CLPeg
+import CLua
+import CSandboxSys
+import Glibc
+import NSEPolicy
+import NSESandbox
+import NSESystem
+import NSEWire
+
+/// The sandboxed child: one script instance (or one script description) per process.
+///
+/// Order matters and is fail-closed: take fd 3, close everything else, read the
+/// policy from the broker, apply it (rlimits, NO_NEW_PRIVS, seccomp), and only then
+/// create a Lua state and look at the script. Any failure before Lua exits non-zero.
+public enum ChildMain {
+    public static let rpcFD: Int32 = 3
+
+    public static func run() -> Never {
+        _ = nse_close_from(4)
+        let client = RPCClient(fd: FileDescriptor(taking: rpcFD))
+        rpcClient = client
+        do {
+            let hello = try client.readFrame()
+            guard hello.request == .hello, !hello.isReply, (try? hello.validateArguments()) != nil,
+                  hello.values[0].int == WireLimits.protocolVersion, let policyText = hello.values[1].text
+            else { fail(client, "bad hello from broker") }
+            let policy: Policy
+            do { policy = try PolicyParser.parse(policyText) } catch { fail(client, "policy: \(error)") }
+            tzset() // read /etc/localtime now: the sandbox allows no open
+            do { try Sandbox.apply(policy) } catch { fail(client, "\(error)") }
+            try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
+            let run = try client.readFrame()
+            guard run.request == .run, !run.isReply, run.values.count == 1 else { fail(client, "expected a job") }
+            runLua(job: run.values[0])
+        } catch {
+            exit(71)
+        }
+        exit(0)
+    }
+
+    /// Reports why the child cannot start, then exits before any script code runs.
+    static func fail(_ client: RPCClient, _ message: String) -> Never {
+        try? client.notify(.result, [.record(["status": "sandbox-failed", "message": .string(message)])])
+        exit(70)
+    }
+
+    static func runLua(job: Value) {
+        guard let L = luaL_newstate() else { exit(72) }
+        luaL_openlibs(L)
+        // package.preload.lpeg: Debian's lpeg, linked in (the sandbox loads no C modules).
+        lua_getglobal(L, "package")
+        lua_getfield(L, -1, "preload")
+        lua_pushcclosure(L, luaopen_lpeg, 0)
+        lua_setfield(L, -2, "lpeg")
+        nse_pop(L, 2)
+
+        // The arguments every bootstrap part receives: primitives, op numbers, shared state.
+        Primitives.push(L)
+        let rt = lua_gettop(L)
+        lua_createtable(L, 0, Int32(Op.allCases.count))
+        for op in Op.allCases {
+            lua_pushinteger(L, lua_Integer(op.rawValue))
+            lua_setfield(L, -2, "\(op)")
+        }
+        let ops = lua_gettop(L)
+        lua_createtable(L, 0, 8)
+        LuaValues.push(L, job)
+        lua_setfield(L, -2, "job")
+        let shared = lua_gettop(L)
+
+        for (name, source) in Bootstrap.parts {
+            guard load(L, source, name: name) else { return }
+            lua_pushvalue(L, rt)
+            lua_pushvalue(L, ops)
+            lua_pushvalue(L, shared)
+            if nse_pcall(L, 3, 0, 0) != LUA_OK {
+                var len = 0
+                let msg = nse_tolstring(L, -1, &len).map { String(cString: $0) } ?? "unknown error"
+                try? rpcClient.notify(.result, [.record(["status": "error", "message": .string("nsebox bootstrap \(name): \(msg)")])])
+                return
+            }
+        }
+    }
+
+    static func load(_ L: OpaquePointer, _ source: String, name: String) -> Bool {
+        var source = source
+        let status = source.withUTF8 { p in
+            p.withMemoryRebound(to: CChar.self) { nse_loadbuffer_text(L, $0.baseAddress, $0.count, "=nsebox/\(name)") }
+        }
+        if status != LUA_OK {
+            let msg = nse_tolstring(L, -1, nil).map { String(cString: $0) } ?? "?"
+            try? rpcClient.notify(.result, [.record(["status": "error", "message": .string("nsebox bootstrap: \(msg)")])])
+            return false
+        }
+        return true
+    }
+}
+
+/// The child's own Lua, in the order it runs.
+enum Bootstrap {
+    static let parts: [(String, String)] = [
+        ("scheduler", bootstrapScheduler),
+        ("libraries", bootstrapLibraries),
+        ("nmap", bootstrapNmap),
+        ("run", bootstrapRun),
+    ]
+}

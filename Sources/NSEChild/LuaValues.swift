@@ -1,0 +1,75 @@
+import CLua
+import NSEWire
+
+/// Converting between Lua values on the stack and wire `Value`s. None of these
+/// functions raise Lua errors: a value that cannot be sent is reported by throwing
+/// a Swift error, which the caller turns into a Lua error through the trampoline.
+struct UnsendableValue: Error { var what: String }
+
+enum LuaValues {
+    /// Reads the value at `index` (absolute) into a `Value`. Tables are walked with
+    /// `next` (raw); nested depth and cycles are limited.
+    static func read(_ L: OpaquePointer, _ index: Int32, depth: Int = 0) throws -> Value {
+        switch lua_type(L, index) {
+        case LUA_TNIL, LUA_TNONE: return .none
+        case LUA_TBOOLEAN: return .bool(lua_toboolean(L, index) != 0)
+        case LUA_TNUMBER:
+            if nse_isinteger(L, index) != 0 { return .int(nse_tointegerx(L, index, nil)) }
+            return .double(nse_tonumberx(L, index, nil))
+        case LUA_TSTRING:
+            var len = 0
+            let p = nse_tolstring(L, index, &len)!
+            return .bytes(Array(UnsafeRawBufferPointer(start: p, count: len)))
+        case LUA_TTABLE:
+            guard depth < WireLimits.maxDepth else { throw UnsendableValue(what: "a table nested too deep (or a cycle)") }
+            guard lua_checkstack(L, 4) != 0 else { throw UnsendableValue(what: "a table (Lua stack full)") }
+            var entries: [TableEntry] = []
+            lua_pushnil(L)
+            while lua_next(L, index) != 0 {
+                let top = lua_gettop(L)
+                do {
+                    let k = try read(L, top - 1, depth: depth + 1)
+                    let v = try read(L, top, depth: depth + 1)
+                    entries.append(TableEntry(k, v))
+                } catch {
+                    nse_pop(L, 2)
+                    throw error
+                }
+                nse_pop(L, 1)
+            }
+            return .table(entries)
+        default:
+            throw UnsendableValue(what: "a \(String(cString: lua_typename(L, lua_type(L, index))))")
+        }
+    }
+
+    /// Pushes a `Value` onto the stack.
+    static func push(_ L: OpaquePointer, _ v: Value) {
+        switch v {
+        case .none: lua_pushnil(L)
+        case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
+        case .int(let i): lua_pushinteger(L, i)
+        case .double(let d): lua_pushnumber(L, d)
+        case .bytes(let b):
+            b.withUnsafeBufferPointer { p in
+                _ = lua_pushlstring(L, p.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, p.count)
+            }
+        case .table(let entries):
+            lua_checkstack(L, 3)
+            lua_createtable(L, 0, Int32(min(entries.count, 1 << 16)))
+            for e in entries {
+                if e.key.isNone { continue }
+                push(L, e.key)
+                push(L, e.value)
+                lua_rawset(L, -3)
+            }
+        }
+    }
+
+    static func pushString(_ L: OpaquePointer, _ s: String) {
+        var s = s
+        s.withUTF8 { p in
+            _ = lua_pushlstring(L, p.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, p.count)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import NSESystem
+import NSEWire
+
+/// The child's end of the RPC socket (fd 3). Blocking: the child has nothing else to
+/// do while all of its script threads wait. Replies that arrive while a synchronous
+/// call waits for its own are queued for the scheduler.
+final class RPCClient {
+    let fd: FileDescriptor
+    private var decoder = FrameDecoder()
+    private var nextID: UInt32 = 1
+    private var queued: [Frame] = []
+
+    init(fd: consuming FileDescriptor) { self.fd = fd }
+
+    /// Sends a request that expects a reply and returns its id.
+    func request(_ op: Op, _ values: [Value]) throws -> UInt32 {
+        let id = nextID
+        nextID = nextID == UInt32.max ? 1 : nextID + 1
+        try fd.writeAll(Frame(op, requestID: id, values).encoded())
+        return id
+    }
+
+    /// Sends a message that gets no reply.
+    func notify(_ op: Op, _ values: [Value]) throws {
+        try fd.writeAll(Frame(op, values).encoded())
+    }
+
+    /// Sends a request and blocks until its own reply arrives.
+    func call(_ op: Op, _ values: [Value]) throws -> [Value] {
+        let id = try request(op, values)
+        while true {
+            let frame = try readFrame()
+            if frame.isReply && frame.requestID == id { return frame.values }
+            queued.append(frame)
+        }
+    }
+
+    /// The next reply for any outstanding request, queued ones first.
+    func nextReply() throws -> Frame {
+        if !queued.isEmpty { return queued.removeFirst() }
+        return try readFrame()
+    }
+
+    /// Reads one whole frame, blocking.
+    func readFrame() throws -> Frame {
+        while true {
+            if let f = try decoder.next() { return f }
+            guard let bytes = try fd.read(max: 1 << 16), !bytes.isEmpty else {
+                throw WireError(.truncatedFrame, "broker closed the connection")
+            }
+            decoder.feed(bytes)
+        }
+    }
+}

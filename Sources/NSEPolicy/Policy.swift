@@ -1,0 +1,55 @@
+/// A sandbox policy as read from a file in sandbox-policies/ (format described in
+/// docs/sandbox.md). The broker parses it to reject a bad policy before anything
+/// runs; the child parses the same text again and applies it.
+public struct Policy: Equatable, Sendable {
+    public var format: Int
+    public var name: String
+    /// What happens to a system call no rule names.
+    public var defaultAction: SyscallAction
+    public var rules: [SyscallRule]
+    public var limits: [ResourceLimit]
+
+    public init(format: Int = Policy.currentFormat, name: String, defaultAction: SyscallAction = .kill,
+                rules: [SyscallRule] = [], limits: [ResourceLimit] = []) {
+        self.format = format; self.name = name; self.defaultAction = defaultAction
+        self.rules = rules; self.limits = limits
+    }
+
+    public static let currentFormat = 1
+}
+
+public enum SyscallAction: Equatable, Sendable {
+    case allow
+    case kill
+    /// Fail the call with this errno instead of running it.
+    case errno(Int32)
+}
+
+/// One syscall rule: the action applies when every condition on the arguments holds.
+public struct SyscallRule: Equatable, Sendable {
+    public var action: SyscallAction
+    public var syscall: String
+    public var conditions: [ArgumentCondition]
+    public init(_ action: SyscallAction, _ syscall: String, _ conditions: [ArgumentCondition] = []) {
+        self.action = action; self.syscall = syscall; self.conditions = conditions
+    }
+}
+
+/// `arg<index> == value`, or `arg<index> & mask == value` (checked on all 64 bits).
+public struct ArgumentCondition: Equatable, Sendable {
+    public var index: Int
+    public var mask: UInt64?
+    public var value: UInt64
+    public init(index: Int, mask: UInt64? = nil, value: UInt64) {
+        self.index = index; self.mask = mask; self.value = value
+    }
+}
+
+public struct ResourceLimit: Equatable, Sendable {
+    public enum Resource: String, CaseIterable, Sendable {
+        case cpu, `as`, nofile, nproc, fsize, core, memlock, stack
+    }
+    public var resource: Resource
+    public var value: UInt64
+    public init(_ resource: Resource, _ value: UInt64) { self.resource = resource; self.value = value }
+}

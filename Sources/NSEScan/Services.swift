@@ -1,0 +1,92 @@
+/// The contents of an nmap-services file: port names and how often each port
+/// was found open, which decides nmap's default ("top") port list.
+public struct ServiceTable: Sendable {
+    /// One `name port/proto frequency` line.
+    public struct Entry: Equatable, Sendable {
+        public var name: String
+        public var port: Int
+        public var proto: PortProtocol
+        public var frequency: Double
+
+        public init(name: String, port: Int, proto: PortProtocol, frequency: Double) {
+            self.name = name
+            self.port = port
+            self.proto = proto
+            self.frequency = frequency
+        }
+    }
+
+    /// Entries in file order, first line wins for a repeated port/protocol.
+    public private(set) var entries: [Entry]
+    private var names: [PortProtocol: [Int: String]]
+
+    public init(entries: [Entry]) {
+        var kept: [Entry] = []
+        var names: [PortProtocol: [Int: String]] = [.tcp: [:], .udp: [:]]
+        for entry in entries where names[entry.proto]![entry.port] == nil {
+            names[entry.proto]![entry.port] = entry.name
+            kept.append(entry)
+        }
+        self.entries = kept
+        self.names = names
+    }
+
+    /// Loads a services file; a missing or unreadable file is an error, a
+    /// malformed line is skipped (nmap does the same).
+    public static func load(path: String) throws(SpecError) -> ServiceTable {
+        ServiceTable(parsing: try readTextFile(path))
+    }
+
+    /// Parses services-file text. SCTP lines are skipped: we scan TCP and UDP only.
+    public init(parsing text: String) {
+        var entries: [Entry] = []
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            if let entry = Self.parseLine(line) { entries.append(entry) }
+        }
+        self.init(entries: entries)
+    }
+
+    private static func parseLine(_ line: Substring) -> Entry? {
+        let content = line.prefix { $0 != "#" }
+        let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 2 else { return nil }
+        let portAndProto = fields[1].split(separator: "/", omittingEmptySubsequences: false)
+        guard portAndProto.count == 2,
+              portAndProto[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+              let port = Int(portAndProto[0]), (0...65535).contains(port),
+              let proto = PortProtocol(rawValue: String(portAndProto[1]))
+        else { return nil }
+        var frequency = 0.0
+        if fields.count >= 3 {
+            guard let value = Double(fields[2]), value >= 0 else { return nil }
+            frequency = value
+        }
+        return Entry(name: String(fields[0]), port: port, proto: proto, frequency: frequency)
+    }
+
+    /// The service name listed for the port, or nil if the file has none.
+    public func name(port: Int, protocol proto: PortProtocol) -> String? {
+        names[proto]?[port]
+    }
+
+    /// The name nmap prints in the SERVICE column: "unknown" when unlisted.
+    public func displayName(port: Int, protocol proto: PortProtocol) -> String {
+        name(port: port, protocol: proto) ?? "unknown"
+    }
+
+    /// Ports whose service name matches `pattern` (`*` and `?` globs,
+    /// case-insensitive), ascending.
+    public func ports(named pattern: String, protocol proto: PortProtocol) -> [Int] {
+        entries.filter { $0.proto == proto && globMatches(pattern, $0.name) }.map(\.port).sorted()
+    }
+
+    /// The `n` ports most often found open, as nmap's `--top-ports n` picks
+    /// them (ties broken by lower port number), returned ascending.
+    public func topPorts(_ n: Int, protocol proto: PortProtocol) -> [Int] {
+        guard n > 0 else { return [] }
+        let ranked = entries.filter { $0.proto == proto }.sorted {
+            $0.frequency != $1.frequency ? $0.frequency > $1.frequency : $0.port < $1.port
+        }
+        return ranked.prefix(n).map(\.port).sorted()
+    }
+}

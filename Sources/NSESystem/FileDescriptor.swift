@@ -1,0 +1,84 @@
+import Glibc
+
+/// An owned file descriptor: closed exactly once, when the value is consumed by
+/// `close()` or dropped. Lend the raw number with `raw` only for the length of a call.
+public struct FileDescriptor: ~Copyable, Sendable {
+    public let raw: Int32
+
+    public init(taking raw: Int32) { self.raw = raw }
+
+    deinit { if raw >= 0 { Glibc.close(raw) } }
+
+    /// Closes now (close errors other than EBADF are not actionable after the fact).
+    public consuming func close() { }
+
+    /// Gives up ownership without closing: the caller now owns the number.
+    public consuming func release() -> Int32 {
+        let r = raw
+        discard self
+        return r
+    }
+
+    public func setNonBlocking() throws(SystemError) {
+        let flags = try syscall("fcntl(F_GETFL)") { fcntl(raw, F_GETFL) }
+        _ = try syscall("fcntl(F_SETFL)") { fcntl(raw, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    /// Reads up to `max` bytes; nil when it would block, empty at end of stream.
+    public func read(max: Int) throws -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: max)
+        let n = try buf.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) throws -> Int? in
+            try nonBlockingSyscall("read") { Glibc.read(raw, p.baseAddress, p.count) }
+        }
+        guard let n else { return nil }
+        buf.removeSubrange(n...)
+        return buf
+    }
+
+    /// Writes what it can; returns the byte count, or nil when it would block.
+    public func write(_ bytes: ArraySlice<UInt8>) throws -> Int? {
+        try bytes.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws -> Int? in
+            try nonBlockingSyscall("write") { Glibc.send(raw, p.baseAddress, p.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    /// Writes all of `bytes`, blocking (for blocking descriptors only).
+    public func writeAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = try bytes[offset...].withUnsafeBytes { (p: UnsafeRawBufferPointer) throws -> Int in
+                try syscall("write") { Glibc.write(raw, p.baseAddress, p.count) }
+            }
+            offset += n
+        }
+    }
+
+    /// Reads exactly `count` bytes, blocking; nil if the stream ends first.
+    public func readExactly(_ count: Int) throws -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = try buf.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) throws -> Int in
+                try syscall("read") { Glibc.read(raw, p.baseAddress! + got, count - got) }
+            }
+            if n == 0 { return nil }
+            got += n
+        }
+        return buf
+    }
+}
+
+/// The two ends of a Unix stream socketpair, both close-on-exec.
+public struct SocketPair: ~Copyable {
+    public var broker: FileDescriptor
+    public var child: FileDescriptor
+
+    public init() throws(SystemError) {
+        var fds: [Int32] = [-1, -1]
+        _ = try syscall("socketpair") {
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        broker = FileDescriptor(taking: fds[0])
+        child = FileDescriptor(taking: fds[1])
+    }
+}

@@ -1,0 +1,101 @@
+/// Every message of the broker/child protocol, with its number. docs/rpc.md is the
+/// specification; this file is its one implementation. Numbers are never reused or
+/// renumbered. A reply carries the number of its request with the high bit set
+/// (`Op.reply(to:)`) and the same request id.
+public enum Op: UInt8, CaseIterable, Sendable {
+    // Session set-up.
+    case hello = 1          // broker -> child
+    case helloAck = 2       // child -> broker
+    case run = 3            // broker -> child
+
+    // Sockets, owned by the broker; `sock` is a number the child chose.
+    case connect = 10
+    case send = 11
+    case receive = 12
+    case close = 13
+    case setTimeout = 14    // one-way
+    case getInfo = 15
+    case sleep = 16
+
+    // Registries, held by the broker.
+    case registryAcquire = 20
+    case registryRelease = 21   // one-way
+
+    // Files the child may read through the broker.
+    case loadModule = 30
+    case readDataFile = 31
+
+    // The broker's port table.
+    case getPortState = 40
+
+    // Output.
+    case log = 50               // one-way
+    case result = 51            // one-way; the last message of a child
+
+    /// The op number of the reply to a request.
+    public static func reply(to op: Op) -> UInt8 { op.rawValue | 0x80 }
+
+    /// Who may send this message.
+    public var sender: Sender {
+        switch self {
+        case .hello, .run: return .broker
+        default: return .child
+        }
+    }
+
+    /// Whether the broker answers this request (one-way messages get no reply).
+    public var expectsReply: Bool {
+        switch self {
+        case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result: return false
+        default: return true
+        }
+    }
+
+    /// The arguments a request carries, checked by the decoder before any handler runs.
+    public var arguments: [ArgumentKind] {
+        switch self {
+        case .hello: return [.int, .string]                                   // version, policy text
+        case .helloAck: return [.int]                                         // version
+        case .run: return [.table]                                            // the job
+        case .connect: return [.int, .string, .int, .string]                  // sock, host, port, proto
+        case .send: return [.int, .string]                                    // sock, data
+        case .receive: return [.int, .int, .int]                              // sock, mode, count
+        case .close: return [.int]                                            // sock
+        case .setTimeout: return [.int, .int]                                 // sock, ms
+        case .getInfo: return [.int]                                          // sock
+        case .sleep: return [.int]                                            // ms
+        case .registryAcquire: return [.string]                               // scope
+        case .registryRelease: return [.string, .tableOrNil]                  // scope, contents (nil: unchanged)
+        case .loadModule: return [.string]                                    // module name
+        case .readDataFile: return [.string]                                  // relative data file name
+        case .getPortState: return [.int, .string]                            // port, protocol
+        case .log: return [.string, .string]                                  // channel, text
+        case .result: return [.table]                                         // status, output, structured
+        }
+    }
+
+    public enum Sender: Sendable { case broker, child }
+}
+
+/// The shape of one argument.
+public enum ArgumentKind: Sendable {
+    case int, string, table, tableOrNil, any
+
+    func accepts(_ v: Value) -> Bool {
+        switch (self, v) {
+        case (.any, _): return true
+        case (.int, .int): return true
+        case (.string, .bytes): return true
+        case (.table, .table): return true
+        case (.tableOrNil, .table), (.tableOrNil, .none): return true
+        default: return false
+        }
+    }
+}
+
+/// Modes of the receive request.
+public enum ReceiveMode: Int64, Sendable {
+    case any = 0        // whatever is available, at least one byte
+    case bytes = 1      // at least `count` bytes
+    case lines = 2      // at least `count` newlines
+}
