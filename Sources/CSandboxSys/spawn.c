@@ -35,11 +35,18 @@ static void report_and_exit(int pipe_fd, int err) {
 }
 
 static void child_side(const nse_spawn_config *c, int err_pipe) {
+    /* Keep the error pipe away from fd 3 too. */
+    int moved = fcntl(err_pipe, F_DUPFD_CLOEXEC, 10);
+    if (moved >= 0) err_pipe = moved;
     sigset_t all;
     sigfillset(&all);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+
+    /* Move the executable's fd out of the way first: fd 3 is about to be taken. */
+    int exe_fd = fcntl(c->exe_fd, F_DUPFD_CLOEXEC, 10);
+    if (exe_fd < 0) report_and_exit(err_pipe, errno);
 
     /* The RPC socket becomes fd 3 and must survive exec. */
     if (c->rpc_fd == 3) {
@@ -64,7 +71,7 @@ static void child_side(const nse_spawn_config *c, int err_pipe) {
     cloexec_from(4); /* the exe fd and the error pipe close at exec too */
 
     char *empty_env[] = { NULL };
-    syscall(SYS_execveat, c->exe_fd, "", c->argv, empty_env, AT_EMPTY_PATH);
+    syscall(SYS_execveat, exe_fd, "", c->argv, empty_env, AT_EMPTY_PATH);
     report_and_exit(err_pipe, errno);
 }
 

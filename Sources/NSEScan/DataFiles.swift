@@ -9,16 +9,22 @@ extension ServiceTable {
     /// in the order nmap searches: `--datadir`, `$NMAPDIR`, `~/.nmap`, then
     /// the system directory. Returns the first readable regular file.
     public static func locateDataFile(_ name: String, datadir: String?, environment: [String: String]) -> String? {
+        for directory in dataDirectories(datadir: datadir, environment: environment) {
+            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            if isReadableFile(path) { return path }
+        }
+        return nil
+    }
+
+    /// nmap's data directories in search order: `--datadir`, `$NMAPDIR`,
+    /// `~/.nmap`, then /usr/share/nmap.
+    public static func dataDirectories(datadir: String?, environment: [String: String]) -> [String] {
         var directories: [String] = []
         if let datadir, !datadir.isEmpty { directories.append(datadir) }
         if let dir = environment["NMAPDIR"], !dir.isEmpty { directories.append(dir) }
         if let home = environment["HOME"], !home.isEmpty { directories.append(home + "/.nmap") }
         directories.append("/usr/share/nmap")
-        for directory in directories {
-            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            if isReadableFile(path) { return path }
-        }
-        return nil
+        return directories
     }
 
     private static func isReadableFile(_ path: String) -> Bool {
@@ -29,7 +35,7 @@ extension ServiceTable {
 }
 
 /// Reads a whole file as UTF-8 (invalid bytes are replaced, not fatal).
-func readTextFile(_ path: String) throws(SpecError) -> String {
+public func readTextFile(_ path: String) throws(SpecError) -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
         throw SpecError("Cannot open \"\(path)\": \(String(cString: strerror(errno))).")

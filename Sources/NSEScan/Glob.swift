@@ -1,7 +1,7 @@
 /// Case-insensitive shell-style matching with `*` (any run of characters,
 /// possibly empty) and `?` (exactly one character), as nmap uses for service
 /// names in `-p http*`.
-func globMatches(_ pattern: String, _ text: String) -> Bool {
+public func globMatches(_ pattern: String, _ text: String) -> Bool {
     let p = Array(pattern.lowercased())
     let t = Array(text.lowercased())
     var pi = 0, ti = 0

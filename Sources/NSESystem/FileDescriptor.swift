@@ -82,3 +82,10 @@ public struct SocketPair: ~Copyable {
         child = FileDescriptor(taking: fds[1])
     }
 }
+
+extension SocketPair {
+    /// Keeps the broker's end and closes the child's (once the child holds its own copy).
+    public consuming func keepBrokerEnd() -> FileDescriptor {
+        broker
+    }
+}

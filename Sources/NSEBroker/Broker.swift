@@ -1,0 +1,137 @@
+import Glibc
+import NSEPolicy
+import NSESystem
+import NSEWire
+
+/// How the broker starts children.
+public struct BrokerConfig: Sendable {
+    /// The sandboxed child executable.
+    public var childPath: String
+    /// The policy text (already validated) every child applies.
+    public var policyText: String
+    /// nmap's data directories, searched in order for nselib and data files.
+    public var dataDirectories: [String]
+    /// Children alive at once.
+    public var maxChildren: Int
+    /// Keep the children's stderr (debugging nsebox itself).
+    public var childStderr: Bool
+
+    public init(childPath: String, policyText: String, dataDirectories: [String],
+                maxChildren: Int = 32, childStderr: Bool = false) {
+        self.childPath = childPath; self.policyText = policyText; self.dataDirectories = dataDirectories
+        self.maxChildren = maxChildren; self.childStderr = childStderr
+    }
+}
+
+/// Owns every child and everything that touches the world on their behalf.
+public final class Broker {
+    public let reactor = Reactor()
+    public let registry = RegistryStore()
+    public let files: DataFiles
+    /// Every line a script logs.
+    public var onLog: (ScriptLog) -> Void = { _ in }
+    /// The broker's port table, asked by nmap.get_port_state (host, port, protocol).
+    public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
+
+    private let config: BrokerConfig
+    private let executable: ChildExecutable
+    private let credentials: ChildCredentials?
+    private var queue: [(ScriptJob, (ScriptOutcome) -> Void)] = []
+    private var live: [ObjectIdentifier: ChildSession] = [:]
+    private var pendingCount = 0
+    private var started = 0
+
+    public init(config: BrokerConfig) throws {
+        self.config = config
+        self.files = DataFiles(directories: config.dataDirectories)
+        self.executable = try ChildExecutable(path: config.childPath)
+        // A root broker runs children as nobody; anyone else runs them as themselves.
+        self.credentials = geteuid() == 0 ? .nobody : nil
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Jobs submitted and not yet completed.
+    public var pending: Int { pendingCount }
+
+    /// Queues a job; `completion` runs on the reactor when it is done.
+    public func submit(_ job: ScriptJob, completion: @escaping (ScriptOutcome) -> Void) {
+        pendingCount += 1
+        queue.append((job, completion))
+        startQueued()
+    }
+
+    /// Runs the event loop until every submitted job has completed.
+    public func runUntilIdle() {
+        reactor.run(until: { pendingCount == 0 })
+    }
+
+    private func startQueued() {
+        while live.count < config.maxChildren, !queue.isEmpty {
+            let (job, completion) = queue.removeFirst()
+            start(job, completion)
+        }
+    }
+
+    private func start(_ job: ScriptJob, _ completion: @escaping (ScriptOutcome) -> Void) {
+        started += 1
+        let label = "\(job.scriptName)#\(started)"
+        let pair: SocketPair
+        do { pair = try SocketPair() } catch { return finished(nil, ScriptOutcome(status: "crashed", message: "\(error)"), completion) }
+        let pid: pid_t
+        do {
+            pid = try executable.spawn(rpc: pair.child, arguments: [label], credentials: credentials,
+                                       keepStderr: config.childStderr)
+        } catch {
+            return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
+        }
+        // The child's end closes here: only the child holds it now.
+        let brokerEnd = pair.keepBrokerEnd()
+        var key: ObjectIdentifier?
+        let session = ChildSession(job: job, label: label, broker: self, rpc: brokerEnd,
+                                   pid: pid, policyText: config.policyText) { [unowned self] outcome in
+            self.finished(key, outcome, completion)
+        }
+        key = ObjectIdentifier(session)
+        live[key!] = session
+    }
+
+    private func finished(_ key: ObjectIdentifier?, _ outcome: ScriptOutcome, _ completion: (ScriptOutcome) -> Void) {
+        if let key { live[key] = nil }
+        pendingCount -= 1
+        completion(outcome)
+        startQueued()
+    }
+
+    /// Waits for `pid` to end without blocking the loop, then reports how it ended.
+    /// A child that has not ended within two seconds of closing its socket is killed.
+    func reap(_ pid: pid_t, attempt: Int = 0, _ done: @escaping (ChildExit) -> Void) {
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid { return done(ChildExit(waitStatus: status)) }
+        if r < 0 && errno != EINTR { return done(.exited(-1)) }
+        if attempt == 400 { kill(pid, SIGKILL) }
+        reactor.after(attempt < 20 ? 0.001 : 0.005) { [unowned self] in self.reap(pid, attempt: attempt + 1, done) }
+    }
+
+    /// A numeric address for a script's host argument (names through the resolver).
+    func resolve(_ host: String) -> String? {
+        if SocketAddress(ip: host, port: 0) != nil { return host }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &res) == 0, let first = res else { return nil }
+        defer { freeaddrinfo(res) }
+        var p: UnsafeMutablePointer<addrinfo>? = first
+        var fallback: String?
+        while let a = p {
+            var st = sockaddr_storage()
+            memcpy(&st, a.pointee.ai_addr, Int(a.pointee.ai_addrlen))
+            let (h, _) = SocketAddress(storage: st, length: a.pointee.ai_addrlen).hostAndPort
+            if a.pointee.ai_family == AF_INET { return h }
+            fallback = fallback ?? h
+            p = a.pointee.ai_next
+        }
+        return fallback
+    }
+}

@@ -1,0 +1,251 @@
+import Glibc
+import NSESystem
+import NSEWire
+
+/// The broker's side of one child: its RPC socket, its state, its sockets.
+///
+/// Every request is checked three times before anything happens: the frame decoder
+/// (length, tags, depth), the argument schema of its op, and the permission table
+/// below for the session's state. A child that fails any check is killed and
+/// reported; the broker carries on.
+final class ChildSession {
+    enum State { case starting, running, finished }
+
+    /// Which requests a child may send in which state (OpenSSH's monitor table).
+    static let permitted: [Op: Set<State>] = {
+        var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
+        for op: Op in [.connect, .send, .receive, .close, .setTimeout, .getInfo, .sleep,
+                       .registryAcquire, .registryRelease, .loadModule, .readDataFile,
+                       .getPortState, .log] {
+            t[op] = [.running]
+        }
+        return t
+    }()
+
+    static let maxSockets = 256
+    static let maxOutbox = 64 << 20
+
+    let job: ScriptJob
+    let label: String
+    private unowned let broker: Broker
+    private let rpc: NetSocket.Handle
+    let pid: pid_t
+    private(set) var state = State.starting
+    private var decoder = FrameDecoder()
+    private var outbox: [UInt8] = []
+    private var sockets: [Int64: NetSocket] = [:]
+    private var result: Value?
+    private var failure: (status: String, message: String)?
+    private var closed = false
+    private let completion: (ScriptOutcome) -> Void
+    private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
+
+    init(job: ScriptJob, label: String, broker: Broker, rpc: consuming FileDescriptor, pid: pid_t,
+         policyText: String, completion: @escaping (ScriptOutcome) -> Void) {
+        self.job = job
+        self.label = label
+        self.broker = broker
+        self.rpc = NetSocket.Handle(rpc)
+        self.pid = pid
+        self.completion = completion
+        try? self.rpc.fd.setNonBlocking()
+        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+    }
+
+    // MARK: input
+
+    private func readable() {
+        while !closed {
+            let bytes: [UInt8]?
+            do { bytes = try rpc.fd.read(max: 1 << 16) } catch { return childGone() }
+            guard let bytes else { return }
+            if bytes.isEmpty { return childGone() }
+            decoder.feed(bytes)
+            do {
+                while !closed, let frame = try decoder.next() { try handle(frame) }
+            } catch let e as WireError {
+                return violation("bad frame: \(e)")
+            } catch {
+                return violation("\(error)")
+            }
+        }
+    }
+
+    private func handle(_ frame: Frame) throws {
+        guard !frame.isReply, let op = frame.request, op.sender == .child else {
+            return violation("message \(frame.op) may not come from a child")
+        }
+        try frame.validateArguments()
+        guard ChildSession.permitted[op]?.contains(state) == true else {
+            return violation("\(op) is not permitted while \(state)")
+        }
+        let v = frame.values
+        let id = frame.requestID
+        let answer: ([Value]) -> Void = { [weak self] values in self?.reply(op, id, values) }
+        switch op {
+        case .helloAck:
+            guard v[0].int == WireLimits.protocolVersion else { return violation("protocol version \(v[0])") }
+            state = .running
+            send(Frame(.run, [job.wireValue]))
+        case .connect:
+            guard let s = socket(v[0]) else { return }
+            connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "", reply: answer)
+        case .send:
+            guard let s = socket(v[0]), case .bytes(let data) = v[1] else { return }
+            s.send(data, reply: answer)
+        case .receive:
+            guard let s = socket(v[0]) else { return }
+            guard let mode = ReceiveMode(rawValue: v[1].int ?? -1) else { return violation("bad receive mode") }
+            s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1), reply: answer)
+        case .close:
+            guard let s = socket(v[0]) else { return }
+            s.close(reply: answer)
+        case .setTimeout:
+            guard let s = socket(v[0]) else { return }
+            s.timeoutMs = Int(clamping: max(0, v[1].int ?? 30_000))
+        case .getInfo:
+            guard let s = socket(v[0]) else { return }
+            s.info(reply: answer)
+        case .sleep:
+            let ms = Double(max(0, min(v[0].int ?? 0, 86_400_000)))
+            broker.reactor.after(ms / 1000) { answer([]) }
+        case .registryAcquire:
+            guard let scope = registryScope(v[0]) else { return answer([.none]) }
+            broker.registry.acquire(holder, scope: scope) { contents in answer([contents]) }
+        case .registryRelease:
+            guard let scope = registryScope(v[0]) else { return }
+            broker.registry.release(holder, scope: scope, contents: v[1])
+        case .loadModule:
+            let name = v[0].text ?? ""
+            if let m = broker.files.module(name) {
+                answer([.bytes(m.source), .string(m.chunkName)])
+            } else {
+                answer([.none, .string("module '\(name)' not found in nselib")])
+            }
+        case .readDataFile:
+            answer(readDataFile(v[0].text ?? ""))
+        case .getPortState:
+            answer([broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") ?? .none])
+        case .log:
+            broker.onLog(ScriptLog(script: job.scriptName, channel: v[0].text ?? "", text: v[1].text ?? ""))
+        case .result:
+            result = v[0]
+            state = .finished
+        case .hello, .run:
+            violation("\(op) may not come from a child")
+        }
+    }
+
+    /// The socket a request names, created at first use; nil (and the child ended)
+    /// when the child asks for more sockets than allowed.
+    private func socket(_ v: Value) -> NetSocket? {
+        let id = v.int ?? -1
+        if let s = sockets[id] { return s }
+        guard sockets.count < ChildSession.maxSockets else {
+            violation("more than \(ChildSession.maxSockets) sockets")
+            return nil
+        }
+        let s = NetSocket(id: id, reactor: broker.reactor)
+        sockets[id] = s
+        return s
+    }
+
+    private func registryScope(_ v: Value) -> String? {
+        switch v.text {
+        case "global": return "global"
+        case "host": return job.hostKey.map { "host:" + $0 }
+        default: return nil
+        }
+    }
+
+    private func connect(_ s: NetSocket, host: String, port: Int, proto: String, reply: @escaping NetSocket.Reply) {
+        guard proto == "tcp" || proto == "udp" else {
+            return reply([.none, .string(proto == "ssl" ? "SSL is not supported by nsebox yet" : "unknown protocol '\(proto)'")])
+        }
+        guard (0...65535).contains(port) else { return reply([.none, .string("port out of range")]) }
+        guard let address = broker.resolve(host) else { return reply([.none, .string("Failed to resolve \(host)")]) }
+        guard job.scope.contains(address) else {
+            broker.onLog(ScriptLog(script: job.scriptName, channel: "denied",
+                                   text: "connect to \(host):\(port) refused: \(address) is not a host under scan"))
+            return reply([.none, .string("nsebox: \(address) is not a host under scan")])
+        }
+        guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
+        s.connect(to: sa, udp: proto == "udp", reply: reply)
+    }
+
+    /// `?name` asks for fetchfile's answer (a path); anything else is a read.
+    private func readDataFile(_ what: String) -> [Value] {
+        if what.hasPrefix("?") {
+            return [broker.files.locate(String(what.dropFirst())).map { .string($0) } ?? .none]
+        }
+        if let bytes = broker.files.readAllowed(what) { return [.bytes(bytes)] }
+        return [.none, .string("No such file or not readable by scripts")]
+    }
+
+    // MARK: output
+
+    private func reply(_ op: Op, _ id: UInt32, _ values: [Value]) {
+        send(Frame.reply(to: op, requestID: id, values))
+    }
+
+    private func send(_ frame: Frame) {
+        guard !closed else { return }
+        outbox.append(contentsOf: frame.encoded())
+        flush()
+    }
+
+    private func flush() {
+        while !outbox.isEmpty && !closed {
+            let n: Int?
+            do { n = try rpc.fd.write(outbox[...]) } catch { return childGone() }
+            guard let n else { break }
+            outbox.removeFirst(n)
+        }
+        guard !closed else { return }
+        if outbox.count > ChildSession.maxOutbox { return violation("child does not read its replies") }
+        broker.reactor.watch(rpc.raw, outbox.isEmpty ? .read : [.read, .write]) { [weak self] r, w, hup in
+            guard let self else { return }
+            if w { self.flush() }
+            if r || hup { self.readable() }
+        }
+    }
+
+    // MARK: the end
+
+    /// Ends a child that broke the protocol.
+    private func violation(_ reason: String) {
+        guard !closed else { return }
+        failure = ("protocol-error", reason)
+        kill(pid, SIGKILL)
+        childGone()
+    }
+
+    /// The child's socket closed: release everything it held and report.
+    private func childGone() {
+        guard !closed else { return }
+        closed = true
+        broker.reactor.unwatch(rpc.raw)
+        for s in sockets.values { s.closeNow() }
+        sockets = [:]
+        broker.registry.abandon(holder)
+        broker.reap(pid) { [self] exit in
+            completion(outcome(exit: exit))
+        }
+    }
+
+    private func outcome(exit: ChildExit) -> ScriptOutcome {
+        if let failure {
+            return ScriptOutcome(status: failure.status, message: failure.message, exit: exit.description)
+        }
+        guard let result, case .table = result else {
+            return ScriptOutcome(status: "crashed", message: "child ended (\(exit)) before reporting a result",
+                                 exit: exit.description)
+        }
+        var output: [UInt8]?
+        if case .bytes(let b) = result["output"] { output = b }
+        let structured = result["structured"]
+        return ScriptOutcome(status: result["status"].text ?? "error", output: output,
+                             structured: structured.isNone ? nil : structured,
+                             message: result["message"].text, result: result, exit: exit.description)
+    }
+}

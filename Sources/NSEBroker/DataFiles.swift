@@ -1,0 +1,83 @@
+import Glibc
+
+/// The files a script may read, all through the broker: nselib modules by name,
+/// and nmap's data files by name or by a path inside nmap's data directories.
+/// Everything else is refused, whatever path tricks a script tries.
+public final class DataFiles {
+    /// Data directories in nmap's search order (--datadir, $NMAPDIR, ~/.nmap, /usr/share/nmap).
+    public let directories: [String]
+    private var cache: [String: [UInt8]] = [:]
+
+    public init(directories: [String]) {
+        self.directories = directories.map { DataFiles.canonical($0) ?? $0 }
+    }
+
+    /// Source and chunk name of an nselib module ("http", "data.idnaMappings").
+    public func module(_ name: String) -> (source: [UInt8], chunkName: String)? {
+        guard DataFiles.isModuleName(name) else { return nil }
+        let relative = "nselib/" + name.split(separator: ".").joined(separator: "/") + ".lua"
+        guard let path = locate(relative), let bytes = read(path) else { return nil }
+        return (bytes, "@" + path)
+    }
+
+    /// nmap.fetchfile: the absolute path of a data file name, if it exists.
+    public func locate(_ relative: String) -> String? {
+        guard !relative.isEmpty, !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else { return nil }
+        for dir in directories {
+            let path = dir + "/" + relative
+            if isRegularFile(path) { return path }
+        }
+        return nil
+    }
+
+    /// Reads a file given as a name (searched like fetchfile) or as an absolute path
+    /// inside a data directory. Returns nil for anything outside.
+    public func readAllowed(_ pathOrName: String) -> [UInt8]? {
+        let path: String
+        if pathOrName.hasPrefix("/") {
+            guard let real = DataFiles.canonical(pathOrName),
+                  directories.contains(where: { real.hasPrefix($0 + "/") }) else { return nil }
+            path = real
+        } else {
+            guard let found = locate(pathOrName) else { return nil }
+            path = found
+        }
+        return read(path)
+    }
+
+    static func isModuleName(_ name: String) -> Bool {
+        !name.isEmpty && name.count < 128 && name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+        }
+    }
+
+    /// realpath(3): resolves links and dots, so a prefix check means what it says.
+    static func canonical(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    private func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    private func read(_ path: String) -> [UInt8]? {
+        if let c = cache[path] { return c }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            out.append(contentsOf: buf[..<n])
+            if out.count > 64 << 20 { return nil }
+        }
+        cache[path] = out
+        return out
+    }
+}

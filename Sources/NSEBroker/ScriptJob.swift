@@ -1,0 +1,73 @@
+import NSEWire
+
+/// One unit of work for a child: describe a script, or run one script instance.
+public struct ScriptJob: Sendable {
+    public enum Mode: String, Sendable { case describe, instance }
+    public var mode: Mode
+    public var scriptPath: String
+    public var scriptName: String
+    public var source: [UInt8]
+    /// "prerule", "hostrule", "portrule" or "postrule" (instances only).
+    public var rule: String?
+    public var host: Value?
+    public var port: Value?
+    /// The host registry this instance sees (its host's address), if any.
+    public var hostKey: String?
+    /// Engine options the script can read: verbosity, debugging, args, ...
+    public var options: [(String, Value)]
+    /// Addresses the instance may connect to: the hosts under scan.
+    public var scope: Set<String>
+
+    public init(mode: Mode, scriptPath: String, scriptName: String, source: [UInt8], rule: String? = nil,
+                host: Value? = nil, port: Value? = nil, hostKey: String? = nil,
+                options: [(String, Value)] = [], scope: Set<String> = []) {
+        self.mode = mode; self.scriptPath = scriptPath; self.scriptName = scriptName; self.source = source
+        self.rule = rule; self.host = host; self.port = port; self.hostKey = hostKey
+        self.options = options; self.scope = scope
+    }
+
+    /// The job as the child receives it in the `run` message.
+    var wireValue: Value {
+        var fields: [(String, Value)] = [
+            ("mode", .string(mode.rawValue)),
+            ("script_path", .string(scriptPath)),
+            ("script_name", .string(scriptName)),
+            ("script_source", .bytes(source)),
+        ]
+        if let rule {
+            fields.append(("rule", .string(rule)))
+            fields.append(("script_type", .string(rule)))
+        }
+        if let host { fields.append(("host", host)) }
+        if let port { fields.append(("port", port)) }
+        fields += options
+        return .record(fields)
+    }
+}
+
+/// What came of a job.
+public struct ScriptOutcome: Sendable {
+    /// From the child: "output", "empty", "no-match", "no-rule", "try", "error", "skip",
+    /// "ok" (describe), "sandbox-failed"; from the broker: "crashed", "protocol-error".
+    public var status: String
+    /// The output text as the script produced it (bytes, not necessarily UTF-8).
+    public var output: [UInt8]?
+    public var structured: Value?
+    public var message: String?
+    /// The child's whole result table (describe puts rules, categories, ... there).
+    public var result: Value
+    public var exit: String?
+
+    public init(status: String, output: [UInt8]? = nil, structured: Value? = nil, message: String? = nil,
+                result: Value = .none, exit: String? = nil) {
+        self.status = status; self.output = output; self.structured = structured
+        self.message = message; self.result = result; self.exit = exit
+    }
+}
+
+/// A line a script logged (print, nmap.log_write, stdnse.debug...).
+public struct ScriptLog: Sendable {
+    public var script: String
+    public var channel: String
+    public var text: String
+}

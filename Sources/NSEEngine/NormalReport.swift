@@ -1,0 +1,129 @@
+import Glibc
+import NSEScan
+
+/// nmap's normal output (-oN and the screen), from the report.
+public enum NormalReport {
+    public static func render(_ r: ScanReport, verbosity: Int) -> String {
+        var out: [String] = []
+        if !r.preScripts.isEmpty {
+            out.append("Pre-scan script results:")
+            out += r.preScripts.flatMap(scriptLines)
+        }
+        for h in r.hosts { out += host(h) }
+        if !r.postScripts.isEmpty {
+            out.append("Post-scan script results:")
+            out += r.postScripts.flatMap(scriptLines)
+        }
+        return out.map { $0 + "\n" }.joined()
+    }
+
+    public static func header(startTime: Double) -> String {
+        "Starting nsebox 0.1 (NSE scripts from nmap's install, each in its own sandbox) at \(timestamp(startTime))\n"
+    }
+
+    public static func footer(_ r: ScanReport) -> String {
+        let n = r.hosts.count
+        let up = r.hosts.count
+        let addresses = n == 1 ? "1 IP address" : "\(n) IP addresses"
+        let hostsUp = up == 1 ? "1 host up" : "\(up) hosts up"
+        return "nsebox done: \(addresses) (\(hostsUp)) scanned in \(String(format2(r.elapsed))) seconds\n"
+    }
+
+    static func host(_ h: HostReport) -> [String] {
+        var out: [String] = []
+        if let name = h.target.targetName {
+            out.append("Nmap scan report for \(name) (\(h.target.address))")
+        } else {
+            out.append("Nmap scan report for \(h.target.address)")
+        }
+        if let l = h.latency { out.append("Host is up (\(significant(l))s latency).") } else { out.append("Host is up.") }
+        out += portSection(h)
+        if !h.hostScripts.isEmpty {
+            out.append("")
+            out.append("Host script results:")
+            out += h.hostScripts.sorted { $0.id < $1.id }.flatMap(scriptLines)
+        }
+        out.append("")
+        return out
+    }
+
+    /// The port table; the most common closed or filtered state is summarized in a
+    /// "Not shown" line when it covers more than 25 ports, as nmap does.
+    static func portSection(_ h: HostReport) -> [String] {
+        var counts: [String: Int] = [:]
+        for p in h.ports { counts[p.state, default: 0] += 1 }
+        let hidden: String? = counts.filter { $0.key != "open" && $0.value > 25 }.max { $0.value < $1.value }?.key
+        let shown = h.ports.filter { $0.state != hidden }
+        var out: [String] = []
+        if let hidden {
+            let reasons = Dictionary(grouping: h.ports.filter { $0.state == hidden }, by: \.reason)
+            let why = reasons.sorted { $0.value.count > $1.value.count }.map { "\($0.value.count) \($0.key)" }.joined(separator: ", ")
+            let n = counts[hidden]!
+            if shown.isEmpty {
+                let who = h.target.targetName.map { "\($0) (\(h.target.address))" } ?? h.target.address
+                out.append("All \(n) scanned ports on \(who) are in ignored states.")
+            }
+            let reasonText = reasons.count == 1 ? (reasons.keys.first ?? "") : why
+            out.append("Not shown: \(n) \(hidden) tcp port\(n == 1 ? "" : "s") (\(reasonText))")
+        } else {
+            out.append("")
+        }
+        guard !shown.isEmpty else { return out }
+        let rows = shown.map { PortRow(port: $0.port, proto: $0.proto, state: $0.state, service: $0.service) }
+        let table = formatPortTable(rows, showReason: false)
+        out.append(table[0])
+        for (i, p) in shown.enumerated() {
+            out.append(table[i + 1])
+            out += p.scripts.sorted { $0.id < $1.id }.flatMap(scriptLines)
+        }
+        return out
+    }
+
+    /// One script's block: `|_id: text` for one line, otherwise `| id: first`,
+    /// `| ...` and a last `|_...`. Unprintable bytes show as \xNN.
+    public static func scriptLines(_ r: ScriptResult) -> [String] {
+        var lines = escape(r.output).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.count > 1 && lines.last == "" { lines.removeLast() }
+        if lines.isEmpty { lines = [""] }
+        return lines.enumerated().map { i, line in
+            (i == lines.count - 1 ? "|_" : "| ") + (i == 0 ? "\(r.id): " : "") + line
+        }
+    }
+
+    static func escape(_ s: [UInt8]) -> String {
+        var out = ""
+        for b in s {
+            if b == 9 || b == 10 || (0x20...0x7e).contains(b) { out.unicodeScalars.append(Unicode.Scalar(b)) }
+            else { out += "\\x" + hex(b) }
+        }
+        return out
+    }
+
+    static func hex(_ b: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+    }
+
+    /// Two significant digits, as nmap prints latency ("0.00040").
+    static func significant(_ v: Double) -> String {
+        guard v > 0 else { return "0.0" }
+        let exponent = Int(floor(log10(v)))
+        let decimals = max(0, 1 - exponent)
+        return String(format2(v, decimals: decimals))
+    }
+
+    static func format2(_ v: Double, decimals: Int = 2) -> String {
+        var buf = [CChar](repeating: 0, count: 64)
+        _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(decimals)f", $0) }
+        return String(cString: buf)
+    }
+
+    static func timestamp(_ t: Double) -> String {
+        var time = time_t(t)
+        var tmv = tm()
+        localtime_r(&time, &tmv)
+        var buf = [CChar](repeating: 0, count: 64)
+        strftime(&buf, 64, "%Y-%m-%d %H:%M %Z", &tmv)
+        return String(cString: buf)
+    }
+}

@@ -1,0 +1,282 @@
+import Glibc
+import NSEBroker
+import NSEScan
+import NSEWire
+
+/// Runs a scan: describes the scripts, runs the pre-scan scripts, probes the ports,
+/// runs host and port scripts, then post-scan scripts, one sandboxed child per
+/// script instance, runlevel by runlevel as nmap orders them.
+public final class ScanEngine {
+    let options: ScanOptions
+    let broker: Broker
+    /// Warnings for the user (stderr), in the order they happened.
+    public var onWarning: (String) -> Void = { FileHandleStderr.write("nsebox: " + $0 + "\n") }
+    /// Lines scripts log to nmap's stdout channel ("NSE: ...").
+    public var onOutputLine: (String) -> Void = { print($0) }
+
+    private var hostPorts: [String: [PortReport]] = [:]
+
+    public init(options: ScanOptions) throws {
+        self.options = options
+        self.broker = try Broker(config: options.broker)
+        broker.onLog = { [unowned self] log in self.handleLog(log) }
+        broker.portState = { [unowned self] host, port, proto in self.portTable(host, port, proto) }
+    }
+
+    public func run() -> ScanReport {
+        let start = wallClock()
+        var report = ScanReport(startTime: start, elapsed: 0)
+        let scripts = describeAll()
+        let scope = Set(options.targets.map(\.address))
+
+        report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
+
+        let probe = PortProbe(reactor: broker.reactor)
+        probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
+        var hosts: [HostReport] = []
+        for t in options.targets {
+            let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
+                PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
+                           service: options.services.displayName(port: $0.port, protocol: $0.proto))
+            }
+            hostPorts[t.address] = ports
+            let rtts = (probe.rtts[t.address] ?? []).sorted()
+            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports))
+        }
+
+        // Host phase: hostrule per host, portrule per host and scriptable port.
+        var byHost: [String: Int] = [:]
+        for (i, h) in hosts.enumerated() { byHost[h.target.address] = i }
+        let results = runPhase(scripts, rule: "hostrule|portrule", scope: scope, instances: { rule in
+            var out: [(ScanTarget?, PortReport?, Int?)] = []
+            for (i, h) in hosts.enumerated() {
+                if rule == "hostrule" { out.append((h.target, nil, i)) }
+                else {
+                    for p in h.ports where ["open", "open|filtered", "unfiltered"].contains(p.state) {
+                        out.append((h.target, p, i))
+                    }
+                }
+            }
+            return out
+        }, place: { hostIndex, port, result in
+            guard let hostIndex else { return }
+            if let port, let pi = hosts[hostIndex].ports.firstIndex(where: { $0.port == port.port && $0.proto == port.proto }) {
+                hosts[hostIndex].ports[pi].scripts.append(result)
+            } else {
+                hosts[hostIndex].hostScripts.append(result)
+            }
+        })
+        _ = results
+        report.hosts = hosts
+        report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
+        report.elapsed = wallClock() - start
+        return report
+    }
+
+    // MARK: scripts
+
+    /// Loads every selected script in a child and learns its rules and dependencies.
+    private func describeAll() -> [ScriptInfo] {
+        var infos: [ScriptInfo?] = Array(repeating: nil, count: options.scripts.count)
+        for (i, file) in options.scripts.enumerated() {
+            guard let source = readBytes(file.path) else {
+                onWarning("cannot read script \(file.path)")
+                continue
+            }
+            let job = ScriptJob(mode: .describe, scriptPath: file.path, scriptName: file.name, source: source,
+                                options: commonOptions(file))
+            broker.submit(job) { [unowned self] outcome in
+                guard outcome.status == "ok" else {
+                    if outcome.status == "skip" {
+                        if options.verbosity > 0 || options.debugging > 0 { onWarning("Failed to load '\(file.path)'.") }
+                    } else {
+                        onWarning("Failed to load \(file.path):\n\(outcome.message ?? outcome.status)")
+                    }
+                    return
+                }
+                let rules = Set(outcome.result["rules"].arrayPart.compactMap(\.text))
+                let deps = outcome.result["dependencies"].arrayPart.compactMap(\.text)
+                infos[i] = ScriptInfo(file: file, source: source, rules: rules, dependencies: deps)
+            }
+        }
+        broker.runUntilIdle()
+        return assignRunlevels(infos.compactMap { $0 })
+    }
+
+    /// Runlevel = 1 + the highest runlevel among the selected scripts it depends on.
+    private func assignRunlevels(_ scripts: [ScriptInfo]) -> [ScriptInfo] {
+        var byName: [String: Int] = [:]
+        for (i, s) in scripts.enumerated() { byName[s.file.name] = i }
+        var level: [Int: Int] = [:]
+        var visiting: Set<Int> = []
+        func compute(_ i: Int) -> Int {
+            if let l = level[i] { return l }
+            if visiting.contains(i) {
+                onWarning("dependency cycle involving \(scripts[i].file.name)")
+                return 1
+            }
+            visiting.insert(i)
+            let deps = scripts[i].dependencies.compactMap { byName[$0] }
+            let l = 1 + (deps.map(compute).max() ?? 0)
+            visiting.remove(i)
+            level[i] = l
+            return l
+        }
+        return scripts.indices.map { i in var s = scripts[i]; s.runlevel = compute(i); return s }
+    }
+
+    /// Runs the instances of one phase, runlevel by runlevel. `instances` lists the
+    /// (host, port, host index) triples a rule is tried on.
+    private func runPhase(_ scripts: [ScriptInfo], rule: String, scope: Set<String>,
+                          instances: (String) -> [(ScanTarget?, PortReport?, Int?)],
+                          place: ((Int?, PortReport?, ScriptResult) -> Void)? = nil) -> [ScriptResult] {
+        let rules = rule.split(separator: "|").map(String.init)
+        var collected: [ScriptResult] = []
+        for level in Set(scripts.map(\.runlevel)).sorted() {
+            for script in scripts where script.runlevel == level {
+                for r in rules where script.rules.contains(r) {
+                    for (target, port, hostIndex) in instances(r) {
+                        let job = instanceJob(script, rule: r, target: target, port: port, scope: scope)
+                        broker.submit(job) { [unowned self] outcome in
+                            guard let result = self.result(of: outcome, script: script, target: target, port: port) else { return }
+                            if let place { place(hostIndex, port, result) } else { collected.append(result) }
+                        }
+                    }
+                }
+            }
+            broker.runUntilIdle()
+        }
+        return collected.sorted { $0.id < $1.id }
+    }
+
+    /// Turns an outcome into what the report shows, as nmap 7.93 would.
+    private func result(of outcome: ScriptOutcome, script: ScriptInfo, target: ScanTarget?, port: PortReport?) -> ScriptResult? {
+        let against = againstText(target, port)
+        switch outcome.status {
+        case "output":
+            return ScriptResult(id: script.file.name, output: outcome.output ?? [], structured: outcome.structured)
+        case "empty", "no-match", "no-rule", "skip":
+            return nil
+        case "try":
+            if options.debugging > 0 { onOutputLine("NSE: Finished \(script.file.name)\(against). Reason: \(outcome.message ?? "")") }
+            return nil
+        default:
+            let message = outcome.message ?? outcome.status
+            if message.contains("nsebox sandbox:") || outcome.status != "error" {
+                onWarning("\(script.file.name)\(against): \(firstLine(message))")
+            }
+            if options.debugging > 0 {
+                onOutputLine("NSE: \(script.file.name)\(against) threw an error!\n\(message)\n")
+                return nil
+            }
+            return ScriptResult(id: script.file.name, output: Array("ERROR: Script execution failed (use -d to debug)".utf8), structured: nil)
+        }
+    }
+
+    private func againstText(_ target: ScanTarget?, _ port: PortReport?) -> String {
+        guard let target else { return "" }
+        let ipport = port.map { "\(target.address):\($0.port)" } ?? target.address
+        if let name = target.targetName { return " against \(name) (\(ipport))" }
+        return " against \(ipport)"
+    }
+
+    private func firstLine(_ s: String) -> String { String(s.split(separator: "\n").first ?? "") }
+
+    // MARK: jobs
+
+    private func commonOptions(_ file: ScriptFile) -> [(String, Value)] {
+        [
+            ("verbosity", .int(Int64(options.verbosity))),
+            ("debugging", .int(Int64(options.debugging))),
+            ("selected_by_name", .bool(file.selectedByName)),
+            ("forced", .bool(file.forced)),
+            ("args", options.scriptArgs),
+            ("is_privileged", .bool(geteuid() == 0)),
+            ("have_ssl", .bool(false)),
+            ("timing_level", .int(3)),
+        ]
+    }
+
+    private func instanceJob(_ script: ScriptInfo, rule: String, target: ScanTarget?, port: PortReport?,
+                             scope: Set<String>) -> ScriptJob {
+        ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
+                  rule: rule, host: target.map(hostTable), port: port.map(portTable), hostKey: target?.address,
+                  options: commonOptions(script.file), scope: scope)
+    }
+
+    func hostTable(_ t: ScanTarget) -> Value {
+        var fields: [(String, Value)] = [
+            ("ip", .string(t.address)),
+            ("name", .string("")),
+            ("reason", .string("user-set")),
+            ("reason_ttl", .int(0)),
+            ("directly_connected", .bool(isLoopback(t.address))),
+            ("bin_ip", .bytes(binaryAddress(t.address))),
+            ("times", .record(["srtt": .double(0.001), "rttvar": .double(0.001), "timeout": .double(1.0)])),
+            ("traceroute", .table([])),
+            ("os", .table([])),
+        ]
+        if let name = t.targetName { fields.append(("targetname", .string(name))) }
+        if isLoopback(t.address) { fields.append(("interface", .string("lo"))) }
+        return .record(fields)
+    }
+
+    func portTable(_ p: PortReport) -> Value {
+        .record([
+            "number": .int(Int64(p.port)),
+            "protocol": .string(p.proto.rawValue),
+            "state": .string(p.state),
+            "reason": .string(p.reason),
+            "reason_ttl": .int(0),
+            "service": .string(p.service),
+            "version": .record([
+                "name": .string(p.service),
+                "name_confidence": .double(3.0),
+                "service_tunnel": "none",
+                "service_dtype": "table",
+            ]),
+        ])
+    }
+
+    /// nmap.get_port_state: the port's table as the broker knows it, or nil.
+    private func portTable(_ host: String?, _ port: Int, _ proto: String) -> Value? {
+        guard let host, let p = hostPorts[host]?.first(where: { $0.port == port && $0.proto.rawValue == proto }) else { return nil }
+        return portTable(p)
+    }
+
+    private func handleLog(_ log: ScriptLog) {
+        switch log.channel {
+        case "stdout": onOutputLine("NSE: " + log.text)
+        case "stderr": FileHandleStderr.write("NSE: " + log.text + "\n")
+        case "denied": onWarning("\(log.script): \(log.text)")
+        default: FileHandleStderr.write("NSE: [\(log.script)] \(log.text)\n")
+        }
+    }
+}
+
+func wallClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func isLoopback(_ address: String) -> Bool { address.hasPrefix("127.") || address == "::1" }
+
+func binaryAddress(_ address: String) -> [UInt8] {
+    if address.contains(":") {
+        var a = in6_addr()
+        guard inet_pton(AF_INET6, address, &a) == 1 else { return [] }
+        return withUnsafeBytes(of: a) { Array($0) }
+    }
+    var a = in_addr()
+    guard inet_pton(AF_INET, address, &a) == 1 else { return [] }
+    return withUnsafeBytes(of: a) { Array($0) }
+}
+
+/// Unbuffered writes to stderr.
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        var s = s
+        s.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+    }
+}

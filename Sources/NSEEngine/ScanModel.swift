@@ -1,0 +1,64 @@
+import NSEBroker
+import NSEScan
+import NSEWire
+
+/// Everything the user asked for.
+public struct ScanOptions: Sendable {
+    public var targets: [ScanTarget]
+    public var ports: PortSelection
+    public var scripts: [ScriptFile]
+    public var scriptArgs: Value
+    public var verbosity: Int
+    public var debugging: Int
+    public var services: ServiceTable
+    public var broker: BrokerConfig
+
+    public init(targets: [ScanTarget], ports: PortSelection, scripts: [ScriptFile], scriptArgs: Value,
+                verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig) {
+        self.targets = targets; self.ports = ports; self.scripts = scripts; self.scriptArgs = scriptArgs
+        self.verbosity = verbosity; self.debugging = debugging; self.services = services; self.broker = broker
+    }
+}
+
+/// One script's result as the report shows it.
+public struct ScriptResult: Sendable {
+    public var id: String
+    public var output: [UInt8]
+    public var structured: Value?
+}
+
+/// A port in the report.
+public struct PortReport: Sendable {
+    public var port: Int
+    public var proto: PortProtocol
+    public var state: String
+    public var reason: String
+    public var service: String
+    public var scripts: [ScriptResult] = []
+}
+
+/// A host in the report.
+public struct HostReport: Sendable {
+    public var target: ScanTarget
+    public var latency: Double?
+    public var ports: [PortReport]
+    public var hostScripts: [ScriptResult] = []
+}
+
+/// The whole run.
+public struct ScanReport: Sendable {
+    public var startTime: Double
+    public var elapsed: Double
+    public var preScripts: [ScriptResult] = []
+    public var hosts: [HostReport] = []
+    public var postScripts: [ScriptResult] = []
+}
+
+/// What a describe job learned about a script.
+struct ScriptInfo {
+    var file: ScriptFile
+    var source: [UInt8]
+    var rules: Set<String>
+    var dependencies: [String]
+    var runlevel = 1
+}

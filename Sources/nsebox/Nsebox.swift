@@ -1,0 +1,149 @@
+import ArgumentParser
+import Glibc
+import NSEBroker
+import NSEEngine
+import NSEPolicy
+import NSEScan
+import NSEWire
+
+@main
+struct Nsebox: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nsebox",
+        abstract: "Run nmap's NSE scripts, unmodified, each in its own sandboxed process.",
+        discussion: "Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1")
+
+    @Argument(help: "Targets: addresses, host names, CIDR blocks, ranges such as 127.0.0.1-64.")
+    var targets: [String] = []
+
+    @Option(name: .customShort("p"), help: "Ports: 22,80-90,T:8080,U:53 (default: nmap's top 1000 TCP ports).")
+    var ports: String?
+
+    @Option(name: .customLong("script"), help: "Scripts: names, categories, globs, files or directories, comma-separated.")
+    var script: String = "default"
+
+    @Option(name: .customLong("script-args"), help: "Script arguments: k=v,flag,k={a,b}.")
+    var scriptArgs: String?
+
+    @Flag(name: .customLong("sT", withSingleDash: true), help: "TCP connect scan (the only port scan nsebox does).")
+    var connectScan = false
+
+    @Flag(name: .customLong("Pn", withSingleDash: true), help: "Treat every host as up (nsebox never pings).")
+    var noPing = false
+
+    @Flag(name: .customShort("n"), help: "No reverse DNS (nsebox does none).")
+    var noDNS = false
+
+    @Flag(name: .customShort("v"), help: "More verbose (repeat for more).")
+    var verbose: Int
+
+    @Flag(name: .customShort("d"), help: "More debugging output (repeat for more).")
+    var debug: Int
+
+    @Option(name: .customLong("datadir"), help: "Look for nmap's data files (scripts, nselib) here first.")
+    var datadir: String?
+
+    @Option(name: .customLong("policy"), help: "Sandbox policy: a name in sandbox-policies/ or a file.")
+    var policy: String = "default"
+
+    @Option(name: .customLong("max-children"), help: "Script processes alive at once.")
+    var maxChildren: Int = 32
+
+    @Option(name: .customLong("oN", withSingleDash: true), help: "Also write the normal report to this file.")
+    var normalOutput: String?
+
+    func run() throws {
+        do {
+            try scan()
+        } catch let e as SpecError {
+            fail(e.message)
+        } catch let e as PolicyError {
+            fail("policy \(policy): \(e)")
+        }
+    }
+
+    func fail(_ message: String) -> Never {
+        FileHandleOut.stderr("nsebox: \(message)\nQUITTING!\n")
+        Glibc.exit(1)
+    }
+
+    func scan() throws {
+        let env = environment()
+        let dirs = ServiceTable.dataDirectories(datadir: datadir, environment: env)
+        guard let servicesPath = ServiceTable.locateDataFile("nmap-services", datadir: datadir, environment: env) else {
+            throw SpecError("Unable to find nmap-services in \(dirs.joined(separator: ", ")): is nmap installed?")
+        }
+        let services = try ServiceTable.load(path: servicesPath)
+        let parsedTargets = try TargetParser().parse(targets)
+        let selection: PortSelection
+        if let ports {
+            selection = try PortSpecParser(services: services).parse(ports, scanTCP: true, scanUDP: false)
+        } else {
+            selection = PortSelection(tcp: services.topPorts(1000, protocol: .tcp), udp: [])
+        }
+        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
+        let args = try scriptArgs.map { try ScriptArgsParser.parse($0) } ?? .table([])
+        let (policyPath, policyText) = try Locations.policy(policy)
+        _ = try PolicyParser.parse(policyText)
+        _ = policyPath
+
+        let config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
+                                  dataDirectories: dirs, maxChildren: max(1, maxChildren),
+                                  childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
+        let options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
+                                  verbosity: verbose, debugging: debug, services: services, broker: config)
+        let start = NormalReport.header(startTime: nowSeconds())
+        FileHandleOut.stdout(start)
+        if parsedTargets.isEmpty {
+            FileHandleOut.stdout("WARNING: No targets were specified, so 0 hosts scanned.\n")
+        }
+        let engine = try ScanEngine(options: options)
+        let report = engine.run()
+        let body = NormalReport.render(report, verbosity: verbose)
+        FileHandleOut.stdout(body + NormalReport.footer(report))
+        if let normalOutput {
+            try writeFile(normalOutput, start + body + NormalReport.footer(report))
+        }
+    }
+
+    func environment() -> [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
+}
+
+func nowSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw SpecError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var t = text
+    t.withUTF8 { p in _ = write(fd, p.baseAddress, p.count) }
+}
+
+enum FileHandleOut {
+    static func stdout(_ s: String) { put(1, s) }
+    static func stderr(_ s: String) { put(2, s) }
+    static func put(_ fd: Int32, _ s: String) {
+        var s = s
+        s.withUTF8 { p in
+            var off = 0
+            while off < p.count {
+                let n = write(fd, p.baseAddress! + off, p.count - off)
+                if n <= 0 { if errno == EINTR { continue }; return }
+                off += n
+            }
+        }
+    }
+}
