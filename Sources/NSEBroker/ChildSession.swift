@@ -64,7 +64,7 @@ final class ChildSession {
             do {
                 while !closed, let frame = try decoder.next() { try handle(frame) }
             } catch let e as WireError {
-                return violation("bad frame: \(e)")
+                return violation("protocol violation: bad frame: \(e)")
             } catch {
                 return violation("\(error)")
             }
@@ -73,11 +73,12 @@ final class ChildSession {
 
     private func handle(_ frame: Frame) throws {
         guard !frame.isReply, let op = frame.request, op.sender == .child else {
-            return violation("message \(frame.op) may not come from a child")
+            let name = frame.request.map { "\($0)" } ?? "?"
+            return violation("protocol violation: the child sent \(name) (message \(frame.op)), which only the broker may send")
         }
         try frame.validateArguments()
         guard ChildSession.permitted[op]?.contains(state) == true else {
-            return violation("\(op) is not permitted while \(state)")
+            return violation("protocol violation: \(op) is not permitted while the child is \(state)")
         }
         let v = frame.values
         let id = frame.requestID

@@ -255,7 +255,7 @@ func rejectsBodyTooShortForOpAndRequestID(_ length: UInt32) {
     #expect(wireErrorCode { _ = try decodeAll(bigEndian(length) + Array(repeating: 1, count: Int(length))) } == .frameTooSmall)
 }
 
-@Test(arguments: [UInt8(0), 4, 9, 17, 99, 127, 0x80, 0x80 | 99, 0xff])
+@Test(arguments: [UInt8(0), 4, 9, 17, 99, 127, 0x80, 0xE3, 0xff] as [UInt8])
 func rejectsUnknownOperationNumber(_ op: UInt8) {
     #expect(Op(rawValue: op & 0x7f) == nil)
     #expect(wireErrorCode { _ = try decodeAll(rawFrame(op: op, payload: [])) } == .unknownOperation)
@@ -305,8 +305,8 @@ func rejectsBadValueTag(_ tag: UInt8) {
 }
 
 @Test func rejectsTableWhoseLastEntryIsCutShort() {
-    // Two entries announced; the second value is missing.
-    let payload: [UInt8] = [6] + bigEndian(2) + [0, 0, 1, 1, 2]
+    // Two entries announced: (nil, nil), then key false with an int value cut to 2 of 8 bytes.
+    let payload: [UInt8] = [6] + bigEndian(2) + [0, 0, 1, 3, 0, 0]
     #expect(wireErrorCode { _ = try decodeAll(rawFrame(op: Op.run.rawValue, payload: payload)) } == .truncatedValue)
 }
 
@@ -359,7 +359,7 @@ func wrongValue(_ kind: ArgumentKind) -> Value? {
     switch kind {
     case .int: return .double(1.0)     // a double, even a whole one, is not an int
     case .string: return .int(1)
-    case .table: return .none
+    case .table: return Value.none
     case .tableOrNil: return .bytes([])
     case .any: return nil
     }
