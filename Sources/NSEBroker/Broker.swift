@@ -32,6 +32,13 @@ public final class Broker {
     public var onLog: (ScriptLog) -> Void = { _ in }
     /// The broker's port table, asked by nmap.get_port_state (host, port, protocol).
     public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
+    /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
+    public var portUpdate: (String?, Int, String, PortUpdate) -> Void = { _, _, _, _ in }
+
+    public enum PortUpdate: Sendable {
+        case state(String)
+        case version(Value)
+    }
 
     private let config: BrokerConfig
     private let executable: ChildExecutable

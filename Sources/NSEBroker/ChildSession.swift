@@ -16,7 +16,7 @@ final class ChildSession {
         var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
         for op: Op in [.connect, .send, .receive, .close, .setTimeout, .getInfo, .sleep,
                        .registryAcquire, .registryRelease, .loadModule, .readDataFile,
-                       .getPortState, .log] {
+                       .getPortState, .setPortState, .setPortVersion, .log] {
             t[op] = [.running]
         }
         return t
@@ -127,6 +127,10 @@ final class ChildSession {
             answer(readDataFile(v[0].text ?? ""))
         case .getPortState:
             answer([broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") ?? .none])
+        case .setPortState:
+            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(v[2].text ?? ""))
+        case .setPortVersion:
+            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
         case .log:
             broker.onLog(ScriptLog(script: job.scriptName, channel: v[0].text ?? "", text: v[1].text ?? ""))
         case .result:

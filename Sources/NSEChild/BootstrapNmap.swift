@@ -91,9 +91,33 @@ function nmap.fetchfile(name)
 end
 
 function nmap.get_port_state(host, port)
+  return rt.call(OP.getPortState, S.port_key(port))
+end
+
+function S.port_key(port)
   local number = type(port) == "table" and port.number or port
   local proto = type(port) == "table" and port.protocol or "tcp"
-  return rt.call(OP.getPortState, math.tointeger(number) or -1, tostring(proto))
+  return math.tointeger(tonumber(number)) or -1, tostring(proto)
+end
+
+function nmap.set_port_state(host, port, state)
+  local number, proto = S.port_key(port)
+  if state ~= "open" and state ~= "closed" then
+    error("bad argument #3 to 'set_port_state' (invalid option '" .. tostring(state) .. "')", 2)
+  end
+  rt.notify(OP.setPortState, number, proto, state)
+end
+
+function nmap.set_port_version(host, port, probestate)
+  local number, proto = S.port_key(port)
+  local v = type(port) == "table" and type(port.version) == "table" and port.version or {}
+  local copy = {}
+  for _, k in ipairs({"name", "product", "version", "extrainfo", "hostname", "ostype", "devicetype",
+                      "service_tunnel", "name_confidence"}) do
+    if v[k] ~= nil then copy[k] = v[k] end
+  end
+  if type(v.cpe) == "table" then copy.cpe = v.cpe end
+  rt.notify(OP.setPortVersion, number, proto, copy, tostring(probestate or "hardmatched"))
 end
 
 -- Sockets.

@@ -12,15 +12,25 @@ public final class ScanEngine {
     /// Warnings for the user (stderr), in the order they happened.
     public var onWarning: (String) -> Void = { FileHandleStderr.write("nsebox: " + $0 + "\n") }
     /// Lines scripts log to nmap's stdout channel ("NSE: ...").
-    public var onOutputLine: (String) -> Void = { print($0) }
+    public var onOutputLine: (String) -> Void = { FileHandleStderr.put(1, $0 + "\n") }
 
-    private var hostPorts: [String: [PortReport]] = [:]
+    private var hosts: [HostReport] = []
+    private var hostIndex: [String: Int] = [:]
 
     public init(options: ScanOptions) throws {
         self.options = options
         self.broker = try Broker(config: options.broker)
         broker.onLog = { [unowned self] log in self.handleLog(log) }
-        broker.portState = { [unowned self] host, port, proto in self.portTable(host, port, proto) }
+        broker.portState = { [unowned self] host, port, proto in
+            self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
+        }
+        broker.portUpdate = { [unowned self] host, port, proto, update in
+            guard let (h, p) = self.findPort(host, port, proto) else { return }
+            switch update {
+            case .state(let s): self.hosts[h].ports[p].state = s
+            case .version(let v): self.hosts[h].ports[p].version = v
+            }
+        }
     }
 
     public func run() -> ScanReport {
@@ -33,23 +43,20 @@ public final class ScanEngine {
 
         let probe = PortProbe(reactor: broker.reactor)
         probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
-        var hosts: [HostReport] = []
         for t in options.targets {
             let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
             }
-            hostPorts[t.address] = ports
+            hostIndex[t.address] = hosts.count
             let rtts = (probe.rtts[t.address] ?? []).sorted()
             hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports))
         }
 
         // Host phase: hostrule per host, portrule per host and scriptable port.
-        var byHost: [String: Int] = [:]
-        for (i, h) in hosts.enumerated() { byHost[h.target.address] = i }
-        let results = runPhase(scripts, rule: "hostrule|portrule", scope: scope, instances: { rule in
+        _ = runPhase(scripts, rule: "hostrule|portrule", scope: scope, instances: { [unowned self] rule in
             var out: [(ScanTarget?, PortReport?, Int?)] = []
-            for (i, h) in hosts.enumerated() {
+            for (i, h) in self.hosts.enumerated() {
                 if rule == "hostrule" { out.append((h.target, nil, i)) }
                 else {
                     for p in h.ports where ["open", "open|filtered", "unfiltered"].contains(p.state) {
@@ -58,15 +65,14 @@ public final class ScanEngine {
                 }
             }
             return out
-        }, place: { hostIndex, port, result in
+        }, place: { [unowned self] hostIndex, port, result in
             guard let hostIndex else { return }
-            if let port, let pi = hosts[hostIndex].ports.firstIndex(where: { $0.port == port.port && $0.proto == port.proto }) {
-                hosts[hostIndex].ports[pi].scripts.append(result)
+            if let port, let pi = self.hosts[hostIndex].ports.firstIndex(where: { $0.port == port.port && $0.proto == port.proto }) {
+                self.hosts[hostIndex].ports[pi].scripts.append(result)
             } else {
-                hosts[hostIndex].hostScripts.append(result)
+                self.hosts[hostIndex].hostScripts.append(result)
             }
         })
-        _ = results
         report.hosts = hosts
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
         report.elapsed = wallClock() - start
@@ -222,26 +228,32 @@ public final class ScanEngine {
     }
 
     func portTable(_ p: PortReport) -> Value {
-        .record([
+        var version: [(String, Value)] = [
+            ("name", .string(p.service)), ("name_confidence", .double(3.0)),
+            ("service_tunnel", "none"), ("service_dtype", "table"),
+        ]
+        if case .table(let set)? = p.version {
+            for entry in set {
+                guard let k = entry.key.text else { continue }
+                if let i = version.firstIndex(where: { $0.0 == k }) { version[i].1 = entry.value } else { version.append((k, entry.value)) }
+            }
+        }
+        return .record([
             "number": .int(Int64(p.port)),
             "protocol": .string(p.proto.rawValue),
             "state": .string(p.state),
             "reason": .string(p.reason),
             "reason_ttl": .int(0),
             "service": .string(p.service),
-            "version": .record([
-                "name": .string(p.service),
-                "name_confidence": .double(3.0),
-                "service_tunnel": "none",
-                "service_dtype": "table",
-            ]),
+            "version": .record(version),
         ])
     }
 
-    /// nmap.get_port_state: the port's table as the broker knows it, or nil.
-    private func portTable(_ host: String?, _ port: Int, _ proto: String) -> Value? {
-        guard let host, let p = hostPorts[host]?.first(where: { $0.port == port && $0.proto.rawValue == proto }) else { return nil }
-        return portTable(p)
+    /// Where a (host, port, protocol) sits in the report, for the port-table requests.
+    private func findPort(_ host: String?, _ port: Int, _ proto: String) -> (Int, Int)? {
+        guard let host, let h = hostIndex[host],
+              let p = hosts[h].ports.firstIndex(where: { $0.port == port && $0.proto.rawValue == proto }) else { return nil }
+        return (h, p)
     }
 
     private func handleLog(_ log: ScriptLog) {
@@ -275,8 +287,9 @@ func binaryAddress(_ address: String) -> [UInt8] {
 
 /// Unbuffered writes to stderr.
 enum FileHandleStderr {
-    static func write(_ s: String) {
+    static func write(_ s: String) { put(2, s) }
+    static func put(_ fd: Int32, _ s: String) {
         var s = s
-        s.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+        s.withUTF8 { p in _ = Glibc.write(fd, p.baseAddress, p.count) }
     }
 }

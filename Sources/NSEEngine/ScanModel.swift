@@ -34,6 +34,8 @@ public struct PortReport: Sendable {
     public var state: String
     public var reason: String
     public var service: String
+    /// What nmap.set_port_version recorded.
+    public var version: Value?
     public var scripts: [ScriptResult] = []
 }
 

@@ -27,6 +27,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
 
     // The broker's port table.
     case getPortState = 40
+    case setPortState = 41      // one-way
+    case setPortVersion = 42    // one-way
 
     // Output.
     case log = 50               // one-way
@@ -46,7 +48,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
     /// Whether the broker answers this request (one-way messages get no reply).
     public var expectsReply: Bool {
         switch self {
-        case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result: return false
+        case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result,
+             .setPortState, .setPortVersion: return false
         default: return true
         }
     }
@@ -69,6 +72,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .loadModule: return [.string]                                    // module name
         case .readDataFile: return [.string]                                  // relative data file name
         case .getPortState: return [.int, .string]                            // port, protocol
+        case .setPortState: return [.int, .string, .string]                   // port, protocol, "open"/"closed"
+        case .setPortVersion: return [.int, .string, .table, .string]         // port, protocol, version, probe state
         case .log: return [.string, .string]                                  // channel, text
         case .result: return [.table]                                         // status, output, structured
         }

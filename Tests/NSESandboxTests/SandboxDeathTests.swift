@@ -16,6 +16,9 @@ import Synchronization
 //    `print`, and the body ends with `_exit`, never `exit` or a plain return (atexit
 //    handlers and stdio flushing could make forbidden calls and turn a pass into a
 //    SIGSYS, or mask one). Checks after `apply` are reported through the exit code.
+//  - the minimal policies allow `futex`: the harness's idle threads wait in it, and
+//    once the filter is synchronised to every thread (see the TSYNC test at the end)
+//    they must not be killed or fail before the body's own call decides the outcome.
 
 // MARK: - Helpers (called inside the exit-test bodies; they capture nothing)
 
@@ -269,7 +272,7 @@ enum Check {
 
 @Test func errnoDefaultActionFailsUnlistedCallsWithoutKilling() async {
     await #expect(processExitsWith: .exitCode(45)) {
-        applyPolicy("format 1\nname t\ndefault errno EPERM\nallow exit_group\nallow exit\n")
+        applyPolicy("format 1\nname t\ndefault errno EPERM\nallow futex\nallow exit_group\nallow exit\n")
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         let e = errno
         _exit(fd == -1 && e == EPERM ? 45 : 5)
@@ -278,7 +281,7 @@ enum Check {
 
 @Test func explicitKillRuleKillsUnderAnErrnoDefault() async {
     await #expect(processExitsWith: .signal(SIGSYS)) {
-        applyPolicy("format 1\nname t\ndefault errno EPERM\nallow exit_group\nkill getppid\n")
+        applyPolicy("format 1\nname t\ndefault errno EPERM\nallow futex\nallow exit_group\nkill getppid\n")
         _ = getppid()
         _exit(Check.survivedForbiddenCall)
     }
@@ -287,7 +290,7 @@ enum Check {
 @Test func equalityConditionOnlyAllowsTheNamedDescriptor() async {
     // `allow dup arg0 == 0`: dup(0) passes (and may fail with EBADF, which is fine); dup(1) is killed.
     await #expect(processExitsWith: .signal(SIGSYS)) {
-        applyPolicy("format 1\nname t\ndefault kill\nallow exit_group\nallow dup arg0 == 0\n")
+        applyPolicy("format 1\nname t\ndefault kill\nallow futex\nallow exit_group\nallow dup arg0 == 0\n")
         let r = dup(0)
         if r == -1 && errno != EBADF { _exit(Check.wrongErrno) }
         _ = dup(1)
@@ -297,7 +300,7 @@ enum Check {
 
 @Test func equalityConditionLetsTheNamedDescriptorThrough() async {
     await #expect(processExitsWith: .exitCode(46)) {
-        applyPolicy("format 1\nname t\ndefault kill\nallow exit_group\nerrno ENOSYS dup arg0 == 0\n")
+        applyPolicy("format 1\nname t\ndefault kill\nallow futex\nallow exit_group\nerrno ENOSYS dup arg0 == 0\n")
         let r = dup(0)
         let e = errno
         _exit(r == -1 && e == ENOSYS ? 46 : 6)
@@ -314,7 +317,7 @@ enum Check {
         await #expect(processExitsWith: .exitCode(48)) {
             let policy: Policy
             do {
-                policy = try PolicyParser.parse("format 1\nname t\ndefault kill\nallow exit_group\nkill ptrace\n")
+                policy = try PolicyParser.parse("format 1\nname t\ndefault kill\nallow futex\nallow exit_group\nkill ptrace\n")
             } catch { _exit(91) }
             do { try Sandbox.apply(policy) } catch { _exit(8) }
             _exit(48)
