@@ -22,7 +22,8 @@ public enum PolicyParser {
     public static func parse(_ text: String) throws(PolicyError) -> Policy {
         var policy = Policy(format: 0, name: "")
         var sawDefault = false
-        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on any line ending: Swift reads "\r\n" as one character.
+        for (i, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let lineNo = i + 1
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
@@ -39,7 +40,9 @@ public enum PolicyParser {
                 guard rest.count == 1 else { throw PolicyError(line: lineNo, "name takes one word") }
                 policy.name = rest[0]
             case "default":
-                policy.defaultAction = try action(rest, line: lineNo).action
+                let (act, extra) = try action(rest, line: lineNo)
+                guard extra.isEmpty else { throw PolicyError(line: lineNo, "unexpected words after the default action: \(extra.joined(separator: " "))") }
+                policy.defaultAction = act
                 sawDefault = true
             case "allow", "kill", "errno":
                 let (act, remaining) = try action([keyword] + rest, line: lineNo)
@@ -111,7 +114,11 @@ public enum PolicyParser {
     static func size(_ word: String, line: Int) throws(PolicyError) -> UInt64 {
         if word == "unlimited" { return UInt64.max }
         let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        if let last = word.last, let unit = units[last], let v = UInt64(word.dropLast()) { return v * unit }
+        if let last = word.last, let unit = units[last], let v = UInt64(word.dropLast()) {
+            let (r, overflow) = v.multipliedReportingOverflow(by: unit)
+            guard !overflow else { throw PolicyError(line: line, "size '\(word)' is too large") }
+            return r
+        }
         return try number(word, line: line)
     }
 

@@ -57,7 +57,11 @@ public enum Sandbox {
         // A syscall made through another architecture's ABI kills the process.
         var rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
         guard rc == 0 else { throw SandboxError("seccomp_attr_set(BADARCH)", errno: rc) }
-        for rule in policy.rules {
+        // Bind every thread of the process, not just the caller.
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)
+        guard rc == 0 else { throw SandboxError("seccomp_attr_set(TSYNC)", errno: rc) }
+        // libseccomp refuses a rule that repeats the default action: it is redundant.
+        for rule in policy.rules where rule.action != policy.defaultAction {
             let nr = seccomp_syscall_resolve_name(rule.syscall)
             guard nr != __NR_SCMP_ERROR else { throw SandboxError("unknown system call '\(rule.syscall)'", errno: EINVAL) }
             var conditions = rule.conditions.map { c -> scmp_arg_cmp in

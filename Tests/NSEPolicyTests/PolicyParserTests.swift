@@ -94,22 +94,22 @@ func withHeader(_ body: String, defaultAction: String = "kill") -> String {
 /// Swift's String makes "\r\n" one Character, so `split(separator: "\n")` does not break
 /// a CRLF line: a CRLF file parses as one long line, and a comment line ending in CRLF
 /// swallows the statement after it. Under `default allow` that silently drops a kill rule.
-@Test func carriageReturnLineFeedEndsALine() {
-    withKnownIssue("PolicyParser splits on the Character \"\\n\", which \"\\r\\n\" is not (see report)") {
+@Test func carriageReturnLineFeedEndsALine() throws {
+    do {
         let policy = try PolicyParser.parse("format 1\r\nname x\r\ndefault kill\r\nallow read arg0 == 3\r\n")
         #expect(policy.rules == [SyscallRule(.allow, "read", [ArgumentCondition(index: 0, value: 3)])])
     }
 }
 
-@Test func commentEndingInCarriageReturnLineFeedDoesNotSwallowTheNextRule() {
-    withKnownIssue("a CRLF comment line eats the following statement (see report)") {
+@Test func commentEndingInCarriageReturnLineFeedDoesNotSwallowTheNextRule() throws {
+    do {
         let policy = try PolicyParser.parse("format 1\nname x\ndefault allow\n# no sockets\r\nkill socket\n")
         #expect(policy.rules == [SyscallRule(.kill, "socket")])
     }
 }
 
-@Test func lineNumbersCountCarriageReturnLineEndingsOnce() {
-    withKnownIssue("CRLF lines are not split (see report)") {
+@Test func lineNumbersCountCarriageReturnLineEndingsOnce() throws {
+    do {
         let error = try #require(policyError("format 1\r\nname x\r\ndefault kill\r\nfrobnicate\r\n"))
         #expect(error.line == 4)
     }
@@ -275,12 +275,12 @@ func missingRequiredStatementIsAnErrorWithoutALine(_ text: String, _ missing: St
     #expect(error.line == index + 1)
 }
 
-// MARK: - Known bug
+// MARK: - Regression test for a bug found and fixed
 
 /// A size whose unit multiplication overflows UInt64 should be an error naming the
-/// line; today `v * unit` traps and takes the whole process (broker included) down.
+/// line; it once trapped and took the whole process (broker included) down.
 @Test func rlimitSizeThatOverflowsIsAnErrorNotACrash() async {
-    await withKnownIssue("PolicyParser.size multiplies without overflow check (see report)") {
+    do {
         await #expect(processExitsWith: .exitCode(42)) {
             do throws(PolicyError) {
                 _ = try PolicyParser.parse("format 1\nname x\ndefault kill\nrlimit as 17179869184G\n")
