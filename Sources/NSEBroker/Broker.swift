@@ -30,6 +30,8 @@ public final class Broker {
     public let files: DataFiles
     /// Every line a script logs.
     public var onLog: (ScriptLog) -> Void = { _ in }
+    /// Every request the broker refused (script name, what and why).
+    public var onDenied: (String, String) -> Void = { _, _ in }
     /// The broker's port table, asked by nmap.get_port_state (host, port, protocol).
     public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
     /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
@@ -118,27 +120,5 @@ public final class Broker {
         if r < 0 && errno != EINTR { return done(.exited(-1)) }
         if attempt == 400 { kill(pid, SIGKILL) }
         reactor.after(attempt < 20 ? 0.001 : 0.005) { [unowned self] in self.reap(pid, attempt: attempt + 1, done) }
-    }
-
-    /// A numeric address for a script's host argument (names through the resolver).
-    func resolve(_ host: String) -> String? {
-        if SocketAddress(ip: host, port: 0) != nil { return host }
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var res: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &res) == 0, let first = res else { return nil }
-        defer { freeaddrinfo(res) }
-        var p: UnsafeMutablePointer<addrinfo>? = first
-        var fallback: String?
-        while let a = p {
-            var st = sockaddr_storage()
-            memcpy(&st, a.pointee.ai_addr, Int(a.pointee.ai_addrlen))
-            let (h, _) = SocketAddress(storage: st, length: a.pointee.ai_addrlen).hostAndPort
-            if a.pointee.ai_family == AF_INET { return h }
-            fallback = fallback ?? h
-            p = a.pointee.ai_next
-        }
-        return fallback
     }
 }

@@ -23,6 +23,7 @@ final class ChildSession {
     }()
 
     static let maxSockets = 256
+    static let maxSocketRecords = 4096
     static let maxOutbox = 64 << 20
 
     let job: ScriptJob
@@ -48,7 +49,7 @@ final class ChildSession {
         self.rpc = NetSocket.Handle(rpc)
         self.pid = pid
         self.completion = completion
-        try? self.rpc.fd.setNonBlocking()
+        do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
     }
 
@@ -85,7 +86,9 @@ final class ChildSession {
         let answer: ([Value]) -> Void = { [weak self] values in self?.reply(op, id, values) }
         switch op {
         case .helloAck:
-            guard v[0].int == WireLimits.protocolVersion else { return violation("protocol version \(v[0])") }
+            guard v[0].int == WireLimits.protocolVersion else {
+                return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
+            }
             state = .running
             send(Frame(.run, [job.wireValue]))
         case .connect:
@@ -128,26 +131,36 @@ final class ChildSession {
         case .getPortState:
             answer([broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") ?? .none])
         case .setPortState:
-            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(v[2].text ?? ""))
+            guard let state = v[2].text, state == "open" || state == "closed" else {
+                return violation("protocol violation: port state must be open or closed")
+            }
+            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
         case .setPortVersion:
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
         case .log:
-            broker.onLog(ScriptLog(script: job.scriptName, channel: v[0].text ?? "", text: v[1].text ?? ""))
+            // A child picks one of its own channels; it cannot speak as nsebox.
+            let channel = ["stdout", "stderr"].contains(v[0].text ?? "") ? v[0].text! : "print"
+            broker.onLog(ScriptLog(script: job.scriptName, channel: channel, text: v[1].text ?? ""))
         case .result:
             result = v[0]
             state = .finished
         case .hello, .run:
-            violation("\(op) may not come from a child")
+            break // refused above: only the broker sends these
         }
     }
 
-    /// The socket a request names, created at first use; nil (and the child ended)
-    /// when the child asks for more sockets than allowed.
+    private var openSockets: Int { sockets.values.lazy.filter(\.isOpen).count }
+
+    /// The socket a request names, created at first use. Records of closed sockets
+    /// are dropped when there are many (a brute-force script opens thousands).
     private func socket(_ v: Value) -> NetSocket? {
         let id = v.int ?? -1
         if let s = sockets[id] { return s }
-        guard sockets.count < ChildSession.maxSockets else {
-            violation("more than \(ChildSession.maxSockets) sockets")
+        if sockets.count >= ChildSession.maxSocketRecords {
+            sockets = sockets.filter { $0.value.isOpen || $0.value.isBusy }
+        }
+        guard sockets.count < ChildSession.maxSocketRecords else {
+            violation("more than \(ChildSession.maxSocketRecords) sockets in use")
             return nil
         }
         let s = NetSocket(id: id, reactor: broker.reactor)
@@ -168,11 +181,12 @@ final class ChildSession {
             return reply([.none, .string(proto == "ssl" ? "SSL is not supported by nsebox yet" : "unknown protocol '\(proto)'")])
         }
         guard (0...65535).contains(port) else { return reply([.none, .string("port out of range")]) }
-        guard let address = broker.resolve(host) else { return reply([.none, .string("Failed to resolve \(host)")]) }
-        guard job.scope.contains(address) else {
-            broker.onLog(ScriptLog(script: job.scriptName, channel: "denied",
-                                   text: "connect to \(host):\(port) refused: \(address) is not a host under scan"))
-            return reply([.none, .string("nsebox: \(address) is not a host under scan")])
+        guard let address = job.scope.address(for: host) else {
+            broker.onDenied(job.scriptName, "connect to \(host):\(port) refused: not a host under scan")
+            return reply([.none, .string("nsebox: \(host) is not a host under scan")])
+        }
+        guard openSockets < ChildSession.maxSockets else {
+            return reply([.none, .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
         }
         guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
         s.connect(to: sa, udp: proto == "udp", reply: reply)
@@ -202,7 +216,12 @@ final class ChildSession {
     private func flush() {
         while !outbox.isEmpty && !closed {
             let n: Int?
-            do { n = try rpc.fd.write(outbox[...]) } catch { return childGone() }
+            do { n = try rpc.fd.write(outbox[...]) } catch {
+                // The child stopped reading (it may have exited after its result):
+                // drop what is queued; the read side still drains what it sent.
+                outbox = []
+                break
+            }
             guard let n else { break }
             outbox.removeFirst(n)
         }
@@ -210,8 +229,8 @@ final class ChildSession {
         if outbox.count > ChildSession.maxOutbox { return violation("child does not read its replies") }
         broker.reactor.watch(rpc.raw, outbox.isEmpty ? .read : [.read, .write]) { [weak self] r, w, hup in
             guard let self else { return }
-            if w { self.flush() }
             if r || hup { self.readable() }
+            if w && !self.closed { self.flush() }
         }
     }
 

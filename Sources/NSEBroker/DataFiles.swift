@@ -1,4 +1,5 @@
 import Glibc
+import NSEWire
 
 /// The files a script may read, all through the broker: nselib modules by name,
 /// and nmap's data files by name or by a path inside nmap's data directories.
@@ -16,7 +17,7 @@ public final class DataFiles {
     public func module(_ name: String) -> (source: [UInt8], chunkName: String)? {
         guard DataFiles.isModuleName(name) else { return nil }
         let relative = "nselib/" + name.split(separator: ".").joined(separator: "/") + ".lua"
-        guard let path = locate(relative), let bytes = read(path) else { return nil }
+        guard let path = locate(relative), let bytes = readInside(path) else { return nil }
         return (bytes, "@" + path)
     }
 
@@ -33,17 +34,20 @@ public final class DataFiles {
     /// Reads a file given as a name (searched like fetchfile) or as an absolute path
     /// inside a data directory. Returns nil for anything outside.
     public func readAllowed(_ pathOrName: String) -> [UInt8]? {
-        let path: String
-        if pathOrName.hasPrefix("/") {
-            guard let real = DataFiles.canonical(pathOrName),
-                  directories.contains(where: { real.hasPrefix($0 + "/") }) else { return nil }
-            path = real
-        } else {
-            guard let found = locate(pathOrName) else { return nil }
-            path = found
-        }
-        return read(path)
+        if pathOrName.hasPrefix("/") { return readInside(pathOrName) }
+        return locate(pathOrName).flatMap(readInside)
     }
+
+    /// Reads a file only if, links resolved, it lies inside a data directory.
+    private func readInside(_ path: String) -> [UInt8]? {
+        guard let real = DataFiles.canonical(path), directories.contains(where: { real.hasPrefix($0 + "/") }) else {
+            return nil
+        }
+        return read(real)
+    }
+
+    /// The largest file served: it must fit in one frame with room to spare.
+    static let maxFileSize = WireLimits.maxFrameBody - 4096
 
     static func isModuleName(_ name: String) -> Bool {
         !name.isEmpty && name.count < 128 && name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
@@ -75,7 +79,7 @@ public final class DataFiles {
             if n < 0 { if errno == EINTR { continue }; return nil }
             if n == 0 { break }
             out.append(contentsOf: buf[..<n])
-            if out.count > 64 << 20 { return nil }
+            if out.count > DataFiles.maxFileSize { return nil }
         }
         cache[path] = out
         return out

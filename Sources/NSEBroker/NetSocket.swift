@@ -32,6 +32,9 @@ final class NetSocket {
 
     init(id: Int64, reactor: Reactor) { self.id = id; self.reactor = reactor }
 
+    var isOpen: Bool { handle != nil }
+    var isBusy: Bool { busy }
+
     deinit { closeNow() }
 
     // MARK: operations

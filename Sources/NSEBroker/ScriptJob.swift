@@ -15,12 +15,12 @@ public struct ScriptJob: Sendable {
     public var hostKey: String?
     /// Engine options the script can read: verbosity, debugging, args, ...
     public var options: [(String, Value)]
-    /// Addresses the instance may connect to: the hosts under scan.
-    public var scope: Set<String>
+    /// Where the instance may connect: the hosts under scan.
+    public var scope: NetworkScope
 
     public init(mode: Mode, scriptPath: String, scriptName: String, source: [UInt8], rule: String? = nil,
                 host: Value? = nil, port: Value? = nil, hostKey: String? = nil,
-                options: [(String, Value)] = [], scope: Set<String> = []) {
+                options: [(String, Value)] = [], scope: NetworkScope = NetworkScope()) {
         self.mode = mode; self.scriptPath = scriptPath; self.scriptName = scriptName; self.source = source
         self.rule = rule; self.host = host; self.port = port; self.hostKey = hostKey
         self.options = options; self.scope = scope
@@ -42,6 +42,23 @@ public struct ScriptJob: Sendable {
         if let port { fields.append(("port", port)) }
         fields += options
         return .record(fields)
+    }
+}
+
+/// The hosts a script may reach: their addresses, and the names the user gave for
+/// them. A name is never looked up on a script's behalf (that would let a script
+/// leak data through DNS and stall the broker): only the user's names resolve.
+public struct NetworkScope: Sendable {
+    public var addresses: Set<String>
+    public var names: [String: String]
+    public init(addresses: Set<String> = [], names: [String: String] = [:]) {
+        self.addresses = addresses; self.names = names
+    }
+
+    /// The address a script's host argument stands for, if it is in scope.
+    public func address(for host: String) -> String? {
+        if addresses.contains(host) { return host }
+        return names[host] ?? names[host.lowercased()]
     }
 }
 

@@ -164,11 +164,11 @@ package.searchers = {
   function(name)
     local f = preload[name]
     if f then return f, ":preload:" end
-    return "\n\tno preloaded module '" .. name .. "'"
+    return "no field package.preload['" .. name .. "']"
   end,
   function(name)
     local source, chunkname = rt.call(OP.loadModule, name)
-    if not source then return "\n\t" .. tostring(chunkname) end
+    if not source then return tostring(chunkname) end
     local f, err = raw_load(source, chunkname, "t")
     if not f then error(err, 0) end
     return f, chunkname:sub(2)

@@ -238,8 +238,9 @@ function Socket:get_ssl_certificate() return nil end
 
 nmap.socket = {
   sleep = function(seconds)
-    local ms = math.floor((tonumber(seconds) or 0) * 1000 + 0.5)
-    rpc("sleep", ms)
+    local ms = (tonumber(seconds) or 0) * 1000
+    if ms ~= ms or ms < 0 then ms = 0 end
+    rpc("sleep", math.tointeger(math.floor(math.min(ms, 86400000) + 0.5)))
   end,
 }
 package.loaded["nmap.socket"] = nmap.socket

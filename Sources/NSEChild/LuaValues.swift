@@ -58,7 +58,9 @@ enum LuaValues {
             lua_checkstack(L, 3)
             lua_createtable(L, 0, Int32(min(entries.count, 1 << 16)))
             for e in entries {
+                // nil and NaN cannot be table keys: lua_rawset would raise an error.
                 if e.key.isNone { continue }
+                if case .double(let d) = e.key, d.isNaN { continue }
                 push(L, e.key)
                 push(L, e.value)
                 lua_rawset(L, -3)

@@ -21,6 +21,7 @@ public final class ScanEngine {
         self.options = options
         self.broker = try Broker(config: options.broker)
         broker.onLog = { [unowned self] log in self.handleLog(log) }
+        broker.onDenied = { [unowned self] script, what in self.onWarning("\(script): \(what)") }
         broker.portState = { [unowned self] host, port, proto in
             self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
         }
@@ -33,11 +34,13 @@ public final class ScanEngine {
         }
     }
 
-    public func run() -> ScanReport {
+    public func run() throws -> ScanReport {
         let start = wallClock()
         var report = ScanReport(startTime: start, elapsed: 0)
-        let scripts = describeAll()
-        let scope = Set(options.targets.map(\.address))
+        let scripts = try describeAll()
+        var names: [String: String] = [:]
+        for t in options.targets { if let n = t.targetName { names[n] = names[n] ?? t.address } }
+        let scope = NetworkScope(addresses: Set(options.targets.map(\.address)), names: names)
 
         report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
 
@@ -82,8 +85,9 @@ public final class ScanEngine {
     // MARK: scripts
 
     /// Loads every selected script in a child and learns its rules and dependencies.
-    private func describeAll() -> [ScriptInfo] {
+    private func describeAll() throws -> [ScriptInfo] {
         var infos: [ScriptInfo?] = Array(repeating: nil, count: options.scripts.count)
+        var sandboxFailure: String?
         for (i, file) in options.scripts.enumerated() {
             guard let source = readBytes(file.path) else {
                 onWarning("cannot read script \(file.path)")
@@ -93,7 +97,9 @@ public final class ScanEngine {
                                 options: commonOptions(file))
             broker.submit(job) { [unowned self] outcome in
                 guard outcome.status == "ok" else {
-                    if outcome.status == "skip" {
+                    if outcome.status == "sandbox-failed" {
+                        sandboxFailure = outcome.message ?? "unknown error"
+                    } else if outcome.status == "skip" {
                         if options.verbosity > 0 || options.debugging > 0 { onWarning("Failed to load '\(file.path)'.") }
                     } else {
                         onWarning("Failed to load \(file.path):\n\(outcome.message ?? outcome.status)")
@@ -106,6 +112,10 @@ public final class ScanEngine {
             }
         }
         broker.runUntilIdle()
+        if let sandboxFailure {
+            // The policy cannot be applied: no script can run safely, so none runs.
+            throw SpecError("the sandbox could not be set up: \(sandboxFailure)")
+        }
         return assignRunlevels(infos.compactMap { $0 })
     }
 
@@ -133,7 +143,7 @@ public final class ScanEngine {
 
     /// Runs the instances of one phase, runlevel by runlevel. `instances` lists the
     /// (host, port, host index) triples a rule is tried on.
-    private func runPhase(_ scripts: [ScriptInfo], rule: String, scope: Set<String>,
+    private func runPhase(_ scripts: [ScriptInfo], rule: String, scope: NetworkScope,
                           instances: (String) -> [(ScanTarget?, PortReport?, Int?)],
                           place: ((Int?, PortReport?, ScriptResult) -> Void)? = nil) -> [ScriptResult] {
         let rules = rule.split(separator: "|").map(String.init)
@@ -204,7 +214,7 @@ public final class ScanEngine {
     }
 
     private func instanceJob(_ script: ScriptInfo, rule: String, target: ScanTarget?, port: PortReport?,
-                             scope: Set<String>) -> ScriptJob {
+                             scope: NetworkScope) -> ScriptJob {
         ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
                   rule: rule, host: target.map(hostTable), port: port.map(portTable), hostKey: target?.address,
                   options: commonOptions(script.file), scope: scope)
@@ -260,7 +270,6 @@ public final class ScanEngine {
         switch log.channel {
         case "stdout": onOutputLine("NSE: " + log.text)
         case "stderr": FileHandleStderr.write("NSE: " + log.text + "\n")
-        case "denied": onWarning("\(log.script): \(log.text)")
         default: FileHandleStderr.write("NSE: [\(log.script)] \(log.text)\n")
         }
     }

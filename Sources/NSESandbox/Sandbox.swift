@@ -10,7 +10,7 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
     public var step: String
     public var errno: Int32
     public init(_ step: String, errno: Int32) { self.step = step; self.errno = errno }
-    public var description: String { "sandbox: \(step) failed: \(String(cString: strerror(errno < 0 ? -errno : errno)))" }
+    public var description: String { "sandbox: \(step): \(String(cString: strerror(errno < 0 ? -errno : errno)))" }
 }
 
 /// Applies a policy to the calling process, in OpenSSH's order: resource limits,

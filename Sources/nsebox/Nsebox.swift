@@ -98,7 +98,7 @@ struct Nsebox: ParsableCommand {
             FileHandleOut.stdout("WARNING: No targets were specified, so 0 hosts scanned.\n")
         }
         let engine = try ScanEngine(options: options)
-        let report = engine.run()
+        let report = try engine.run()
         let body = NormalReport.render(report, verbosity: verbose)
         FileHandleOut.stdout(body + NormalReport.footer(report))
         if let normalOutput {

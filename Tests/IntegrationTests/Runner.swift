@@ -39,10 +39,11 @@ enum RunError: Error, CustomStringConvertible {
 }
 
 /// Runs `executable` with `arguments`, no stdin, and returns its output once it
-/// exits. After `timeout` seconds it is sent SIGTERM, then SIGKILL, waited for,
-/// and `RunError.timedOut` is thrown. `environment` nil inherits ours.
-/// Output goes through temporary files, so a chatty program cannot block on a
-/// full pipe.
+/// exits. After `timeout` seconds its process group is sent SIGTERM, then
+/// SIGKILL, it is waited for, and `RunError.timedOut` is thrown. Whatever it
+/// forked into its process group and left running is killed when it exits.
+/// `environment` nil inherits ours. Output goes through temporary files, so a
+/// chatty program cannot block on a full pipe.
 func runProcess(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
     timeout: TimeInterval = 120
@@ -52,50 +53,27 @@ func runProcess(
         .appendingPathComponent("nsebox-run-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("stdout")
-    let errURL = scratch.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL)
-    let err = try FileHandle(forWritingTo: errURL)
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = out
-    process.standardError = err
+    let outPath = scratch.appendingPathComponent("stdout").path
+    let errPath = scratch.appendingPathComponent("stderr").path
+    let process: ChildProcess
     do {
-        try process.run()
+        process = try ChildProcess(
+            executable: executable, arguments: arguments, environment: environment,
+            stdoutPath: outPath, stderrPath: errPath)
     } catch {
-        try? out.close()
-        try? err.close()
         throw RunError.cannotRun(command: command, reason: "\(error)")
     }
-    try? out.close()
-    try? err.close()
+    let timedOut = !process.wait(timeout: timeout)
+    // SIGTERM, then SIGKILL, to its process group if it timed out; in any
+    // case nothing it started outlives it.
+    process.terminate(grace: 2)
 
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    var timedOut = false
-    if process.isRunning {
-        timedOut = true
-        process.terminate()
-        let grace = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < grace { usleep(5_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-    process.waitUntilExit()
-
-    let stdout = String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self)
-    let stderr = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
+    let stdout = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(), as: UTF8.self)
+    let stderr = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self)
     if timedOut {
         throw RunError.timedOut(command: command, seconds: timeout, stdout: stdout, stderr: stderr)
     }
-    let status = process.terminationStatus
-    let exitCode = process.terminationReason == .uncaughtSignal ? 128 + status : status
-    return RunResult(stdout: stdout, stderr: stderr, exitCode: exitCode)
+    return RunResult(stdout: stdout, stderr: stderr, exitCode: process.exitCode ?? -1)
 }
 
 /// The installed nmap 7.93.

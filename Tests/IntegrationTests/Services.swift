@@ -147,14 +147,15 @@ private func loopbackConnect(port: Int) throws -> Int32 {
 
 // MARK: - Process and temporary directory of one service
 
-/// A service process with its own temporary directory. Stops (SIGTERM, then
-/// SIGKILL after a grace period, always waited for) on `stop()` or deinit; the
+/// A service process with its own temporary directory. Stops (SIGTERM to its
+/// process group, then SIGKILL after a grace period, always waited for) on
+/// `stop()` or deinit; the
 /// directory is removed on deinit unless NSEBOX_KEEP_TEMP is set.
 final class ServiceProcess {
     let name: String
     let directory: URL
     private(set) var port: Int = 0
-    private var process: Process?
+    private var process: ChildProcess?
     /// Files whose content goes into start-up error messages.
     private var logFiles: [URL] = []
 
@@ -211,21 +212,15 @@ final class ServiceProcess {
             let outputLog = directory.appendingPathComponent("\(name).stdout.log")
             _ = FileManager.default.createFile(atPath: outputLog.path, contents: nil)
             logFiles = [outputLog] + extraLogs.map { directory.appendingPathComponent($0) }
-            let output = try FileHandle(forWritingTo: outputLog)
-            defer { try? output.close() }
+            let commandLine = ([executable] + arguments).joined(separator: " ")
 
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.currentDirectoryURL = directory
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = output
-            process.standardError = output
+            let process: ChildProcess
             do {
-                try process.run()
+                process = try ChildProcess(
+                    executable: executable, arguments: arguments,
+                    stdoutPath: outputLog.path, stderrPath: outputLog.path)
             } catch {
-                throw ServiceError.didNotStart(
-                    service: name, port: port, reason: "cannot run \(executable): \(error)", log: logText())
+                throw ServiceError.didNotStart(service: name, port: port, reason: "\(error)", log: logText())
             }
             self.process = process
 
@@ -242,22 +237,20 @@ final class ServiceProcess {
                 usleep(20_000)
             }
             if exited {
-                process.waitUntilExit()
+                process.finish()
                 self.process = nil
                 let log = logText()
                 if log.contains("Address already in use") && attempt < 5 { continue }
                 throw ServiceError.didNotStart(
                     service: name, port: port,
-                    reason: "\(executable) exited with status \(process.terminationStatus) "
-                        + "(\(process.terminationReason == .uncaughtSignal ? "signal" : "exit")); "
-                        + "command: \(([executable] + arguments).joined(separator: " "))",
+                    reason: "it exited with status \(process.exitCode ?? -1)"
+                        + (process.wasSignaled ? " (killed by a signal)" : "") + "; command: \(commandLine)",
                     log: log)
             }
             stop()
             throw ServiceError.didNotStart(
                 service: name, port: port,
-                reason: "no connection accepted within \(startupTimeout) s; command: "
-                    + ([executable] + arguments).joined(separator: " "),
+                reason: "no connection accepted within \(startupTimeout) s; command: \(commandLine)",
                 log: logText())
         }
     }
@@ -265,17 +258,12 @@ final class ServiceProcess {
     /// True while the service process runs.
     var isRunning: Bool { process?.isRunning ?? false }
 
-    /// Stops the process: SIGTERM, SIGKILL after 5 s, then waits for it.
+    /// Stops the service: SIGTERM to its process group, SIGKILL after 5 s,
+    /// then waits for it.
     func stop() {
         guard let process else { return }
         self.process = nil
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
+        process.terminate(grace: 5)
     }
 
     /// The content of the service's log files, each under its name.
