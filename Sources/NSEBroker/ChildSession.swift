@@ -106,7 +106,7 @@ final class ChildSession {
             s.close(reply: answer)
         case .setTimeout:
             guard let s = socket(v[0]) else { return }
-            s.timeoutMs = Int(clamping: max(0, v[1].int ?? 30_000))
+            s.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000))
         case .getInfo:
             guard let s = socket(v[0]) else { return }
             s.info(reply: answer)
@@ -178,15 +178,15 @@ final class ChildSession {
 
     private func connect(_ s: NetSocket, host: String, port: Int, proto: String, reply: @escaping NetSocket.Reply) {
         guard proto == "tcp" || proto == "udp" else {
-            return reply([.none, .string(proto == "ssl" ? "SSL is not supported by nsebox yet" : "unknown protocol '\(proto)'")])
+            return reply([.bool(false), .string(proto == "ssl" ? "sorry, you don't have OpenSSL" : "unknown protocol '\(proto)'")])
         }
         guard (0...65535).contains(port) else { return reply([.none, .string("port out of range")]) }
         guard let address = job.scope.address(for: host) else {
             broker.onDenied(job.scriptName, "connect to \(host):\(port) refused: not a host under scan")
-            return reply([.none, .string("nsebox: \(host) is not a host under scan")])
+            return reply([.bool(false), .string("nsebox: \(host) is not a host under scan")])
         }
         guard openSockets < ChildSession.maxSockets else {
-            return reply([.none, .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
+            return reply([.bool(false), .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
         }
         guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
         s.connect(to: sa, udp: proto == "udp", reply: reply)

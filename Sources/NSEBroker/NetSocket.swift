@@ -21,7 +21,6 @@ final class NetSocket {
     private let reactor: Reactor
     private var handle: Handle?
     private var isUDP = false
-    private var everConnected = false
     private var inbound: [UInt8] = []
     private var atEOF = false
     private var busy = false
@@ -48,7 +47,7 @@ final class NetSocket {
             let type = (udp ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue))
                 | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
             let raw = Glibc.socket(address.family, type, 0)
-            guard raw >= 0 else { return finish(reply, [.none, .string(errorText(errno))]) }
+            guard raw >= 0 else { return finish(reply, [.none, "ERROR"]) }
             let h = Handle(FileDescriptor(taking: raw))
             handle = h
             let r = address.withSockaddr { Glibc.connect(h.raw, $0, $1) }
@@ -81,7 +80,7 @@ final class NetSocket {
                         reactor.watch(h.raw, .write) { _, _, _ in pump() }
                         return
                     }
-                    return finish(reply, [.none, .string(errno == EPIPE || errno == ECONNRESET ? "EOF" : errorText(errno))])
+                    return finish(reply, [.none, "ERROR"])
                 }
                 finish(reply, [.bool(true)])
             }
@@ -118,7 +117,7 @@ final class NetSocket {
                     inbound.append(contentsOf: chunk)
                     if isUDP { break }
                 }
-                if let e = readError { readError = nil; return finish(reply, [.none, .string(errorText(e))]) }
+                if readError != nil { readError = nil; return finish(reply, [.none, "ERROR"]) }
                 if !inbound.isEmpty { return deliver() }
                 finish(reply, [.none, .string("EOF")])
             }
@@ -132,9 +131,7 @@ final class NetSocket {
 
     func close(reply: @escaping Reply) {
         enqueue { [self] in
-            if handle == nil {
-                return finish(reply, [.none, .string(everConnected ? "socket already closed" : "socket is not connected")])
-            }
+            if handle == nil { return finish(reply, [.bool(false), "socket already closed"]) }
             closeNow()
             finish(reply, [.bool(true)])
         }
@@ -174,17 +171,18 @@ final class NetSocket {
     }
 
     private func connected(_ reply: @escaping Reply) {
-        everConnected = true
         finish(reply, [.bool(true)])
     }
 
     private func failConnect(_ reply: @escaping Reply, _ e: Int32) {
         closeNow()
-        finish(reply, [.none, .string(e == ETIMEDOUT ? "TIMEOUT" : errorText(e))])
+        finish(reply, [.none, e == ETIMEDOUT ? "TIMEOUT" : "ERROR"])
     }
 
+    /// Arms the socket's timeout for the current operation; -1 means none, as in nmap.
     private func armTimeout(_ fire: @escaping () -> Void) {
         reactor.cancel(timer)
+        guard timeoutMs >= 0 else { timer = nil; return }
         timer = reactor.after(Double(timeoutMs) / 1000) { [weak self] in
             guard let self else { return }
             self.timer = nil

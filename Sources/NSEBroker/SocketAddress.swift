@@ -79,5 +79,3 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     }
 }
 
-/// strerror as text.
-func errorText(_ e: Int32) -> String { String(cString: strerror(e)) }

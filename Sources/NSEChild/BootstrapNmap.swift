@@ -153,60 +153,58 @@ function Socket:connect(host, port, proto)
   end
   proto = proto or self.proto or "tcp"
   self.proto = proto
+  if proto == "ssl" then return false, "sorry, you don't have OpenSSL" end
   local ok, err = rpc("connect", self.id, address, number, proto)
   if ok then self.connected = true; self.buf = "" end
   return ok, err
 end
 
+-- nmap raises an error when a TCP socket that is not connected is used.
+local function check_open(self)
+  if not self.connected and self.proto ~= "udp" then error("socket must be connected\n", 3) end
+end
+
 function Socket:send(data)
+  check_open(self)
   return rpc("send", self.id, tostring(data))
 end
 
 function Socket:sendto(host, port, data)
-  return nil, "sendto is not supported by nsebox yet"
+  return false, "sendto is not supported by nsebox yet"
 end
 
+-- receive, receive_bytes and receive_lines read from the broker; only receive_buf
+-- keeps its own buffer, as in nmap.
 function Socket:receive()
-  if #self.buf > 0 then local b = self.buf; self.buf = ""; return true, b end
+  check_open(self)
   return rpc("receive", self.id, 0, 0)
 end
 
-local function satisfied(buf, mode, n)
-  if mode == 1 then return #buf >= n end
-  local _, lines = buf:gsub("\n", "")
-  return lines >= n
+function Socket:receive_bytes(n)
+  check_open(self)
+  return rpc("receive", self.id, 1, math.tointeger(tonumber(n)) or 1)
 end
-local function receive_counted(self, mode, n)
-  n = math.tointeger(tonumber(n)) or 1
-  if #self.buf > 0 and satisfied(self.buf, mode, n) then
-    local b = self.buf
-    self.buf = ""
-    return true, b
-  end
-  local ok, data = rpc("receive", self.id, mode, n)
-  if #self.buf > 0 then
-    local b = self.buf
-    self.buf = ""
-    if ok then return true, b .. data end
-    return true, b
-  end
-  return ok, data
+
+function Socket:receive_lines(n)
+  check_open(self)
+  return rpc("receive", self.id, 2, math.tointeger(tonumber(n)) or 1)
 end
-function Socket:receive_bytes(n) return receive_counted(self, 1, n) end
-function Socket:receive_lines(n) return receive_counted(self, 2, n) end
 
 --- Reads until `delim` (a Lua pattern, or a function returning start and end
 --- indices) matches; keeps the rest for the next call.
 function Socket:receive_buf(delim, keep)
-  local function find(buf)
-    if type(delim) == "function" then return delim(buf) end
-    return buf:find(delim)
+  check_open(self)
+  if type(delim) ~= "function" and type(delim) ~= "string" then
+    error("bad argument #1 to 'receive_buf' (function/string expected)", 2)
   end
+  if type(keep) ~= "boolean" then error("bad argument #2 to 'receive_buf' (boolean expected)", 2) end
   while true do
-    local s, e = find(self.buf)
-    if s then
-      local out = keep and self.buf:sub(1, e) or self.buf:sub(1, s - 1)
-      self.buf = self.buf:sub(e + 1)
+    local l, r
+    if type(delim) == "function" then l, r = delim(self.buf) else l, r = string.find(self.buf, delim) end
+    if math.type(l) and math.type(r) then
+      if l > r or r > #self.buf then error("invalid indices for match", 2) end
+      local out = keep and self.buf:sub(1, r) or self.buf:sub(1, l - 1)
+      self.buf = self.buf:sub(r + 1)
       return true, out
     end
     local ok, data = rpc("receive", self.id, 0, 0)
@@ -222,24 +220,30 @@ function Socket:close()
 end
 
 function Socket:set_timeout(ms)
-  ms = math.tointeger(tonumber(ms)) or DEFAULT_TIMEOUT
-  if ms < 0 then ms = 0 end
+  ms = math.tointeger(tonumber(ms))
+  if not ms then error("bad argument #1 to 'set_timeout' (number expected)", 2) end
+  if ms < -1 then error("Negative timeout: " .. ms, 2) end
   self.timeout = ms
   rt.notify(OP.setTimeout, self.id, ms)
+  return true
 end
 
 function Socket:get_info()
+  check_open(self)
   return rpc("getInfo", self.id)
 end
 
 function Socket:bind() return nil, "bind is not supported by nsebox yet" end
-function Socket:reconnect_ssl() return nil, "SSL is not supported by nsebox yet" end
+function Socket:reconnect_ssl() return false, "sorry, you don't have OpenSSL" end
 function Socket:get_ssl_certificate() return nil end
 
 nmap.socket = {
   sleep = function(seconds)
-    local ms = (tonumber(seconds) or 0) * 1000
-    if ms ~= ms or ms < 0 then ms = 0 end
+    local secs = tonumber(seconds)
+    if not secs then error("bad argument #1 to 'sleep' (number expected)", 2) end
+    if secs < 0 then error(string.format("argument to sleep (%f) must not be negative\n", secs), 2) end
+    local ms = secs * 1000
+    if ms ~= ms then ms = 0 end
     rpc("sleep", math.tointeger(math.floor(math.min(ms, 86400000) + 0.5)))
   end,
 }

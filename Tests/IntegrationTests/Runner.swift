@@ -152,14 +152,14 @@ func nseboxExecutableURL() throws -> URL {
 
 /// The lines of an nmap normal-output report that must match between nmap and
 /// nsebox: from the first "Nmap scan report for" line up to (not including)
-/// the "Nmap done" line. The latency in "Host is up (0.00012s latency)." is
+/// the "Nmap done" (or "nsebox done") line. The latency in "Host is up (0.00012s latency)." is
 /// dropped ("Host is up."; "Host is up, received … (…latency)." likewise keeps
 /// its text), and blank lines at both ends are dropped. Lines are otherwise
 /// kept verbatim (split on "\n" only). Empty when there is no scan report.
 func reportBody(_ text: String) -> [String] {
     let lines = text.components(separatedBy: "\n")
     guard let start = lines.firstIndex(where: { $0.hasPrefix("Nmap scan report for") }) else { return [] }
-    let end = lines[start...].firstIndex(where: { $0.hasPrefix("Nmap done") }) ?? lines.endIndex
+    let end = lines[start...].firstIndex(where: { $0.hasPrefix("Nmap done") || $0.hasPrefix("nsebox done") }) ?? lines.endIndex
     var body = lines[start..<end].map { line -> String in
         guard line.hasPrefix("Host is up") else { return line }
         return removingLatency(line)

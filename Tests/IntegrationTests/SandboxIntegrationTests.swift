@@ -1,0 +1,96 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Hostile scripts, run beside a benign one: each gets a clear error, nothing it
+/// tried happens, and the rest of the scan completes.
+@Suite("Sandboxed scripts")
+struct SandboxIntegrationTests {
+    @Test func hostileScriptsFailClearlyWhileTheScanCompletes() throws {
+        let marker = "/tmp/nsebox-pwned-exec"
+        let written = "/tmp/nsebox-pwned-write"
+        unlink(marker)
+        unlink(written)
+        let nginx = try NginxService(title: "benign neighbour", port: .httpLikely)
+        let ours = try runNsebox(["--script", "http-title,\(testScripts("hostile"))", "-p", "\(nginx.port)", "127.0.0.1"])
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        let report = reportBody(ours.stdout)
+        #expect(report.contains("|_http-title: benign neighbour"), "\(ours.stdout)")
+        for script in ["sandbox-exec", "sandbox-popen", "sandbox-loadlib", "sandbox-write", "sandbox-binary", "sandbox-frame"] {
+            #expect(report.contains("|_\(script): ERROR: Script execution failed (use -d to debug)"), "\(script)\n\(ours.stdout)")
+        }
+        let expectedErrors = [
+            "sandbox-exec against 127.0.0.1: ", "nsebox sandbox: os.execute is not allowed",
+            "nsebox sandbox: io.popen is not allowed",
+            "nsebox sandbox: package.loadlib is not allowed",
+            "nsebox sandbox: io.open(/tmp/nsebox-pwned-write, \"w\"): writing files is not allowed",
+            "nsebox sandbox: binary chunks are not allowed",
+            "sandbox-frame against 127.0.0.1: protocol violation: the child sent run (message 3), which only the broker may send",
+        ]
+        for text in expectedErrors {
+            #expect(ours.stderr.contains(text), "missing \(text.debugDescription) in\n\(ours.stderr)")
+        }
+        // The forged frame ended the child before its next message.
+        #expect(!ours.stderr.contains("the broker did not end me"))
+        #expect(!ours.stdout.contains("survived"))
+        #expect(access(marker, F_OK) != 0, "os.execute created \(marker)")
+        #expect(access(written, F_OK) != 0, "io.open created \(written)")
+    }
+
+    /// While a script sleeps, its process is looked at from outside: it holds only
+    /// its RPC socket, has seccomp on, no new privileges, no capabilities, and when
+    /// the broker is root it runs as nobody.
+    @Test func scriptProcessIsConfinedWhileItRuns() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-confined-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out").path
+        let broker = try ChildProcess(executable: try nseboxExecutableURL().path,
+                                      arguments: ["--script", testScripts("probe") + "sleepy.nse", "-p", "1", "127.0.0.1"],
+                                      stdoutPath: out, stderrPath: out)
+        defer { broker.terminate() }
+        var children: [pid_t] = []
+        let deadline = Date().addingTimeInterval(10)
+        while children.isEmpty && Date() < deadline {
+            children = childPids(of: broker.pid).filter { commandLine($0).contains("sleepy#") }
+            if children.isEmpty { usleep(20_000) }
+        }
+        let child = try #require(children.first, "no script process appeared")
+        let status = try String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8)
+        func field(_ name: String) -> String {
+            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+                .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? ""
+        }
+        #expect(field("Seccomp") == "2", "\(status)")
+        #expect(field("NoNewPrivs") == "1")
+        #expect(field("CapEff") == "0000000000000000")
+        #expect(field("CapPrm") == "0000000000000000")
+        if geteuid() == 0 {
+            #expect(field("Uid").split(separator: "\t").allSatisfy { $0 == "65534" }, "\(field("Uid"))")
+            #expect(field("Gid").split(separator: "\t").allSatisfy { $0 == "65534" }, "\(field("Gid"))")
+        }
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child)/fd")
+        #expect(fds == ["3"], "open descriptors: \(fds)")
+        let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(child)/environ"))
+        #expect(environment.isEmpty, "environment is not empty")
+        #expect(broker.wait(timeout: 20))
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(report.contains("|_sleepy: slept"), "\(report)")
+    }
+}
+
+/// Processes whose parent is `pid`.
+func childPids(of pid: pid_t) -> [pid_t] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { Int32($0) }.filter { candidate in
+        guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && Int32(fields[1]) == pid
+    }
+}
+
+func commandLine(_ pid: pid_t) -> String {
+    guard let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return "" }
+    return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+}
