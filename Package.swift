@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),
         .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem"]),
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
+        .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),
     ]
 )
