@@ -27,6 +27,7 @@ public struct BrokerConfig: Sendable {
 public final class Broker {
     public let reactor = Reactor()
     public let registry = RegistryStore()
+    public let mutexes = MutexTable()
     public let files: DataFiles
     /// Every line a script logs.
     public var onLog: (ScriptLog) -> Void = { _ in }
@@ -34,6 +35,8 @@ public final class Broker {
     public var onDenied: (String, String) -> Void = { _, _ in }
     /// The broker's port table, asked by nmap.get_port_state (host, port, protocol).
     public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
+    /// nmap.get_ports: the host's port tables with a protocol and state ("" = any).
+    public var ports: (String?, String, String) -> [Value] = { _, _, _ in [] }
     /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
     public var portUpdate: (String?, Int, String, PortUpdate) -> Void = { _, _, _, _ in }
 

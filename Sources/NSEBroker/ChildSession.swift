@@ -15,8 +15,9 @@ final class ChildSession {
     static let permitted: [Op: Set<State>] = {
         var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
         for op: Op in [.connect, .send, .receive, .close, .setTimeout, .getInfo, .sleep,
-                       .registryAcquire, .registryRelease, .loadModule, .readDataFile,
-                       .getPortState, .setPortState, .setPortVersion, .log] {
+                       .registryAcquire, .registryRelease, .mutexLock, .mutexTryLock, .mutexUnlock,
+                       .loadModule, .readDataFile,
+                       .getPortState, .setPortState, .setPortVersion, .getPorts, .log] {
             t[op] = [.running]
         }
         return t
@@ -119,6 +120,16 @@ final class ChildSession {
         case .registryRelease:
             guard let scope = registryScope(v[0]) else { return }
             broker.registry.release(holder, scope: scope, contents: v[1])
+        case .mutexLock:
+            let h = MutexTable.Holder(session: holder, thread: v[1].int ?? 0)
+            broker.mutexes.lock(v[0].text ?? "", by: h) { answer([.bool(true)]) }
+        case .mutexTryLock:
+            let h = MutexTable.Holder(session: holder, thread: v[1].int ?? 0)
+            answer([.bool(broker.mutexes.tryLock(v[0].text ?? "", by: h))])
+        case .mutexUnlock:
+            broker.mutexes.unlock(v[0].text ?? "", by: MutexTable.Holder(session: holder, thread: v[1].int ?? 0))
+        case .getPorts:
+            answer([.array(broker.ports(job.hostKey, v[0].text ?? "", v[1].text ?? ""))])
         case .loadModule:
             let name = v[0].text ?? ""
             if let m = broker.files.module(name) {
@@ -252,6 +263,7 @@ final class ChildSession {
         for s in sockets.values { s.closeNow() }
         sockets = [:]
         broker.registry.abandon(holder)
+        broker.mutexes.abandon(session: holder)
         broker.reap(pid) { [self] exit in
             completion(outcome(exit: exit))
         }

@@ -94,6 +94,15 @@ function nmap.get_port_state(host, port)
   return rt.call(OP.getPortState, S.port_key(port))
 end
 
+function nmap.get_ports(host, prev, proto, state)
+  local list = rt.call(OP.getPorts, tostring(proto or ""), tostring(state or "")) or {}
+  local after = type(prev) == "table" and prev.number or nil
+  for _, p in ipairs(list) do
+    if after == nil or p.number > after then return p end
+  end
+  return nil
+end
+
 function S.port_key(port)
   local number = type(port) == "table" and port.number or port
   local proto = type(port) == "table" and port.protocol or "tcp"

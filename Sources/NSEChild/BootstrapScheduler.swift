@@ -47,8 +47,10 @@ S.current = nil
 -- Hooks the bootstrap sets: called at every yield point and when a thread ends.
 S.before_yield = function() end
 
+local thread_count = 0
 local function new_thread(fn, is_main, ...)
-  local t = {co = co_create(fn), args = pack(...), main = is_main, owned = {}}
+  thread_count = thread_count + 1
+  local t = {co = co_create(fn), args = pack(...), main = is_main, owned = {}, id = thread_count}
   threads[t.co] = t
   live = live + 1
   ready[#ready + 1] = {t, t.args}
@@ -124,10 +126,52 @@ end
 --- The running script thread (the scheduler's record, not a nested coroutine).
 function S.thread() return S.current end
 
+-- A mutex named by a string (or number) is shared by every script, as in nmap
+-- where all scripts share one Lua state: the broker holds it.
+local shared_mutexes = {}
+local function shared_mutex(key)
+  local name = type(key) .. ":" .. tostring(key)
+  local m = shared_mutexes[name]
+  if m then return m end
+  local owner
+  local function release(t)
+    if owner ~= t then return end
+    owner = nil
+    t.owned[m] = nil
+    rt.notify(OP.mutexUnlock, name, t.id)
+  end
+  m = function(op)
+    local t = assert(S.current, "mutex used outside a script thread")
+    if op == "lock" then
+      S.rpc("mutexLock", name, t.id)
+      owner = t
+      t.owned[m] = release
+      return true
+    elseif op == "trylock" then
+      if rt.call(OP.mutexTryLock, name, t.id) then
+        owner = t
+        t.owned[m] = release
+        return true
+      end
+      return false
+    elseif op == "done" then
+      if owner ~= t then error("Do not have a lock on this mutex", 2) end
+      release(t)
+      return true
+    elseif op == "running" then
+      return owner and owner.co or nil
+    end
+    error("bad mutex operation '" .. tostring(op) .. "'", 2)
+  end
+  shared_mutexes[name] = m
+  return m
+end
+
 -- nmap.mutex: one per key object; "lock" waits in FIFO order, released when the
--- owning thread ends.
+-- owning thread ends. Table keys are local to this script instance.
 local mutexes = setmetatable({}, {__mode = "k"})
 function S.mutex(key)
+  if type(key) == "string" or type(key) == "number" then return shared_mutex(key) end
   local m = mutexes[key]
   if m then return m end
   local owner, queue = nil, {}

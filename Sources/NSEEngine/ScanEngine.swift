@@ -25,6 +25,13 @@ public final class ScanEngine {
         broker.portState = { [unowned self] host, port, proto in
             self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
         }
+        broker.ports = { [unowned self] host, proto, state in
+            guard let host, let h = self.hostIndex[host] else { return [] }
+            return self.hosts[h].ports
+                .filter { (proto.isEmpty || $0.proto.rawValue == proto) && (state.isEmpty || $0.state == state) }
+                .sorted { $0.port < $1.port }
+                .map(self.portTable)
+        }
         broker.portUpdate = { [unowned self] host, port, proto, update in
             guard let (h, p) = self.findPort(host, port, proto) else { return }
             switch update {

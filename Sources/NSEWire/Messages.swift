@@ -20,6 +20,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
     // Registries, held by the broker.
     case registryAcquire = 20
     case registryRelease = 21   // one-way
+    case mutexLock = 22
+    case mutexTryLock = 23
+    case mutexUnlock = 24       // one-way
 
     // Files the child may read through the broker.
     case loadModule = 30
@@ -29,6 +32,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case getPortState = 40
     case setPortState = 41      // one-way
     case setPortVersion = 42    // one-way
+    case getPorts = 43
 
     // Output.
     case log = 50               // one-way
@@ -49,7 +53,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     public var expectsReply: Bool {
         switch self {
         case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result,
-             .setPortState, .setPortVersion: return false
+             .setPortState, .setPortVersion, .mutexUnlock: return false
         default: return true
         }
     }
@@ -69,6 +73,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .sleep: return [.int]                                            // ms
         case .registryAcquire: return [.string]                               // scope
         case .registryRelease: return [.string, .tableOrNil]                  // scope, contents (nil: unchanged)
+        case .mutexLock, .mutexTryLock, .mutexUnlock: return [.string, .int]   // key, thread
+        case .getPorts: return [.string, .string]                             // protocol, state ("" = any)
         case .loadModule: return [.string]                                    // module name
         case .readDataFile: return [.string]                                  // relative data file name
         case .getPortState: return [.int, .string]                            // port, protocol
