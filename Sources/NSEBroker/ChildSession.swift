@@ -39,6 +39,7 @@ final class ChildSession {
     private var result: Value?
     private var failure: (status: String, message: String)?
     private var closed = false
+    private var timeoutTimer: Int?
     private let completion: (ScriptOutcome) -> Void
     private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
 
@@ -51,6 +52,14 @@ final class ChildSession {
         self.pid = pid
         self.completion = completion
         do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
+        if let limit = job.timeout {
+            timeoutTimer = broker.reactor.after(limit) { [weak self] in
+                guard let self, !self.closed else { return }
+                self.failure = ("timeout", "timed out after \(limit) seconds")
+                kill(self.pid, SIGKILL)
+                self.childGone()
+            }
+        }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
     }
 
@@ -259,6 +268,7 @@ final class ChildSession {
     private func childGone() {
         guard !closed else { return }
         closed = true
+        broker.reactor.cancel(timeoutTimer)
         broker.reactor.unwatch(rpc.raw)
         for s in sockets.values { s.closeNow() }
         sockets = [:]

@@ -17,13 +17,15 @@ public struct ScriptJob: Sendable {
     public var options: [(String, Value)]
     /// Where the instance may connect: the hosts under scan.
     public var scope: NetworkScope
+    /// Wall-clock seconds the instance may run (--script-timeout); nil: no limit.
+    public var timeout: Double?
 
     public init(mode: Mode, scriptPath: String, scriptName: String, source: [UInt8], rule: String? = nil,
                 host: Value? = nil, port: Value? = nil, hostKey: String? = nil,
-                options: [(String, Value)] = [], scope: NetworkScope = NetworkScope()) {
+                options: [(String, Value)] = [], scope: NetworkScope = NetworkScope(), timeout: Double? = nil) {
         self.mode = mode; self.scriptPath = scriptPath; self.scriptName = scriptName; self.source = source
         self.rule = rule; self.host = host; self.port = port; self.hostKey = hostKey
-        self.options = options; self.scope = scope
+        self.options = options; self.scope = scope; self.timeout = timeout
     }
 
     /// The job as the child receives it in the `run` message.
@@ -65,7 +67,8 @@ public struct NetworkScope: Sendable {
 /// What came of a job.
 public struct ScriptOutcome: Sendable {
     /// From the child: "output", "empty", "no-match", "no-rule", "try", "error", "skip",
-    /// "ok" (describe), "sandbox-failed"; from the broker: "crashed", "protocol-error".
+    /// "ok" (describe), "sandbox-failed"; from the broker: "crashed", "protocol-error",
+    /// "timeout".
     public var status: String
     /// The output text as the script produced it (bytes, not necessarily UTF-8).
     public var output: [UInt8]?

@@ -127,6 +127,14 @@ local function instance()
     if type(rule) ~= "function" then return "no-rule" end
     if not job.forced and not rule(table.unpack(args)) then return "no-match" end
     S.action_started = true
+    if (job.debugging or 0) > 0 then
+      local against = ""
+      if S.host then
+        local where = S.host.ip .. (S.port and (":" .. S.port.number) or "")
+        against = " against " .. (S.host.targetname and (S.host.targetname .. " (" .. where .. ")") or where)
+      end
+      nmap.log_write("stdout", "Starting " .. job.script_name .. against .. ".")
+    end
     return "done", rawget(env, "action")(table.unpack(args))
   end
   S.main_thread = S.new_thread(main, true)

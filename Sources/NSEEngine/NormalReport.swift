@@ -4,17 +4,33 @@ import NSEScan
 /// nmap's normal output (-oN and the screen), from the report.
 public enum NormalReport {
     public static func render(_ r: ScanReport, verbosity: Int) -> String {
+        renderHosts(r) + renderPostScan(r)
+    }
+
+    /// Pre-scan results and the host reports: what nmap prints before post-scan scripts run.
+    public static func renderHosts(_ r: ScanReport) -> String {
         var out: [String] = []
         if !r.preScripts.isEmpty {
             out.append("Pre-scan script results:")
             out += r.preScripts.flatMap(scriptLines)
         }
         for h in r.hosts { out += host(h) }
-        if !r.postScripts.isEmpty {
-            out.append("Post-scan script results:")
-            out += r.postScripts.flatMap(scriptLines)
-        }
         return out.map { $0 + "\n" }.joined()
+    }
+
+    public static func renderPostScan(_ r: ScanReport) -> String {
+        guard !r.postScripts.isEmpty else { return "" }
+        return (["Post-scan script results:"] + r.postScripts.flatMap(scriptLines)).map { $0 + "\n" }.joined()
+    }
+
+    /// "17:27", as nmap's progress lines show the time.
+    public static func clock(_ t: Double) -> String {
+        var time = time_t(t)
+        var tmv = tm()
+        localtime_r(&time, &tmv)
+        var buf = [CChar](repeating: 0, count: 16)
+        strftime(&buf, 16, "%H:%M", &tmv)
+        return String(cString: buf)
     }
 
     public static func header(startTime: Double) -> String {
@@ -112,7 +128,7 @@ public enum NormalReport {
         return String(format2(v, decimals: decimals))
     }
 
-    static func format2(_ v: Double, decimals: Int = 2) -> String {
+    public static func format2(_ v: Double, decimals: Int = 2) -> String {
         var buf = [CChar](repeating: 0, count: 64)
         _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(decimals)f", $0) }
         return String(cString: buf)

@@ -41,16 +41,35 @@ public final class ScanEngine {
         }
     }
 
+    /// Called once the host phase is over, before post-scan scripts run, so the host
+    /// reports can be printed when nmap prints them.
+    public var onHostsDone: (ScanReport) -> Void = { _ in }
+
+    /// nmap's -v/-d messages about the scan ("verbose" also shows at -d, as in nmap).
+    private var verbose: Bool { options.verbosity > 0 || options.debugging > 0 }
+    private func say(_ line: String, ifVerbose level: Int = 1) {
+        if options.verbosity >= level || options.debugging > 0 { onOutputLine(line) }
+    }
+
     public func run() throws -> ScanReport {
         let start = wallClock()
         var report = ScanReport(startTime: start, elapsed: 0)
         let scripts = try describeAll()
+        say("NSE: Loaded \(scripts.count) scripts for scanning.")
         var names: [String: String] = [:]
         for t in options.targets { if let n = t.targetName { names[n] = names[n] ?? t.address } }
         let scope = NetworkScope(addresses: Set(options.targets.map(\.address)), names: names)
 
+        say("NSE: Script Pre-scanning.")
         report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
 
+        let probeStart = wallClock()
+        let total = options.targets.count * options.ports.tcp.count
+        if verbose && !options.targets.isEmpty {
+            onOutputLine("Initiating Connect Scan at \(NormalReport.clock(probeStart))")
+            let who = options.targets.count == 1 ? options.targets[0].address : "\(options.targets.count) hosts"
+            onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(options.targets.count > 1 ? "/host" : "")]")
+        }
         let probe = PortProbe(reactor: broker.reactor)
         probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
         for t in options.targets {
@@ -58,12 +77,20 @@ public final class ScanEngine {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
             }
+            if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
             hostIndex[t.address] = hosts.count
             let rtts = (probe.rtts[t.address] ?? []).sorted()
             hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports))
         }
+        if verbose && !options.targets.isEmpty {
+            let now = wallClock()
+            onOutputLine("Completed Connect Scan at \(NormalReport.clock(now)), \(NormalReport.format2(now - probeStart))s elapsed (\(total) total ports)")
+        }
 
         // Host phase: hostrule per host, portrule per host and scriptable port.
+        if !hosts.isEmpty {
+            say(hosts.count == 1 ? "NSE: Script scanning \(hosts[0].target.address)." : "NSE: Script scanning \(hosts.count) hosts.")
+        }
         _ = runPhase(scripts, rule: "hostrule|portrule", scope: scope, instances: { [unowned self] rule in
             var out: [(ScanTarget?, PortReport?, Int?)] = []
             for (i, h) in self.hosts.enumerated() {
@@ -84,6 +111,8 @@ public final class ScanEngine {
             }
         })
         report.hosts = hosts
+        onHostsDone(report)
+        say("NSE: Script Post-scanning.")
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
         report.elapsed = wallClock() - start
         return report
@@ -155,7 +184,11 @@ public final class ScanEngine {
                           place: ((Int?, PortReport?, ScriptResult) -> Void)? = nil) -> [ScriptResult] {
         let rules = rule.split(separator: "|").map(String.init)
         var collected: [ScriptResult] = []
-        for level in Set(scripts.map(\.runlevel)).sorted() {
+        let levels = Set(scripts.map(\.runlevel)).sorted()
+        let phaseStart = wallClock()
+        for level in levels {
+            say("NSE: Starting runlevel \(level) (of \(levels.count)) scan.", ifVerbose: 2)
+            if level == levels.first && verbose { onOutputLine("Initiating NSE at \(NormalReport.clock(phaseStart))") }
             for script in scripts where script.runlevel == level {
                 for r in rules where script.rules.contains(r) {
                     for (target, port, hostIndex) in instances(r) {
@@ -169,6 +202,10 @@ public final class ScanEngine {
             }
             broker.runUntilIdle()
         }
+        if verbose && !levels.isEmpty {
+            let now = wallClock()
+            onOutputLine("Completed NSE at \(NormalReport.clock(now)), \(NormalReport.format2(now - phaseStart))s elapsed")
+        }
         return collected.sorted { $0.id < $1.id }
     }
 
@@ -177,8 +214,15 @@ public final class ScanEngine {
         let against = againstText(target, port)
         switch outcome.status {
         case "output":
+            if options.debugging > 0 { onOutputLine("NSE: Finished \(script.file.name)\(against).") }
             return ScriptResult(id: script.file.name, output: outcome.output ?? [], structured: outcome.structured)
-        case "empty", "no-match", "no-rule", "skip":
+        case "empty":
+            if options.debugging > 0 { onOutputLine("NSE: Finished \(script.file.name)\(against).") }
+            return nil
+        case "no-match", "no-rule", "skip":
+            return nil
+        case "timeout":
+            if options.debugging > 0 { onOutputLine("NSE: \(script.file.name)\(against) timed out") }
             return nil
         case "try":
             if options.debugging > 0 { onOutputLine("NSE: Finished \(script.file.name)\(against). Reason: \(outcome.message ?? "")") }
@@ -224,7 +268,7 @@ public final class ScanEngine {
                              scope: NetworkScope) -> ScriptJob {
         ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
                   rule: rule, host: target.map(hostTable), port: port.map(portTable), hostKey: target?.address,
-                  options: commonOptions(script.file), scope: scope)
+                  options: commonOptions(script.file), scope: scope, timeout: options.scriptTimeout)
     }
 
     func hostTable(_ t: ScanTarget) -> Value {

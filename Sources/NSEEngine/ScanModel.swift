@@ -12,11 +12,15 @@ public struct ScanOptions: Sendable {
     public var debugging: Int
     public var services: ServiceTable
     public var broker: BrokerConfig
+    /// --script-timeout in seconds.
+    public var scriptTimeout: Double?
 
     public init(targets: [ScanTarget], ports: PortSelection, scripts: [ScriptFile], scriptArgs: Value,
-                verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig) {
+                verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig,
+                scriptTimeout: Double? = nil) {
         self.targets = targets; self.ports = ports; self.scripts = scripts; self.scriptArgs = scriptArgs
         self.verbosity = verbosity; self.debugging = debugging; self.services = services; self.broker = broker
+        self.scriptTimeout = scriptTimeout
     }
 }
 

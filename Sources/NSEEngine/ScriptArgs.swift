@@ -1,16 +1,19 @@
 import NSEScan
 import NSEWire
 
-/// Parses `--script-args` as nmap reads it: comma-separated fields, each `name=value`
-/// or a bare `value`; a value is a `{...}` table, a quoted string, or plain text up
-/// to the next `,` or `}`. Every leaf is a string, as in nmap.
+/// Parses `--script-args` (and the contents of `--script-args-file`) as nmap 7.93
+/// reads them: fields separated by `,` or a newline, each `name=value` or a bare
+/// `value`; a value is a `{...}` table of fields, a quoted string ('...' or "..."
+/// with backslash escapes), or plain text up to the next `,` newline `{` `}` or `=`
+/// with spaces around it dropped. Every leaf is a string, as in nmap.
 public struct ScriptArgsParser {
     private let chars: [Character]
     private var i = 0
 
     public static func parse(_ text: String) throws(SpecError) -> Value {
         var p = ScriptArgsParser(chars: Array(text))
-        let fields = try p.fields(until: nil)
+        p.skipSpace()
+        let fields = try p.fieldList(closing: nil)
         p.skipSpace()
         guard p.i == p.chars.count else { throw p.error("unexpected '\(p.chars[p.i])'") }
         return fields
@@ -19,56 +22,66 @@ public struct ScriptArgsParser {
     private init(chars: [Character]) { self.chars = chars }
 
     private func error(_ what: String) -> SpecError {
-        SpecError("Error parsing --script-args: \(what) at position \(i + 1) of \"\(String(chars))\"")
+        SpecError("arguments did not parse: \(what) at character \(i + 1) of --script-args \"\(String(chars))\"")
     }
 
-    private mutating func skipSpace() { while i < chars.count, chars[i].isWhitespace { i += 1 } }
+    private var atEnd: Bool { i >= chars.count }
+    private func isHorizontalSpace(_ c: Character) -> Bool { c.isWhitespace && c != "\n" }
+    private mutating func skipSpace() { while !atEnd, chars[i].isWhitespace { i += 1 } }
+    private mutating func skipHorizontalSpace() { while !atEnd, isHorizontalSpace(chars[i]) { i += 1 } }
 
-    private mutating func fields(until close: Character?) throws(SpecError) -> Value {
+    /// Fields up to `closing` (or the end); an empty list is allowed.
+    private mutating func fieldList(closing: Character?) throws(SpecError) -> Value {
         var entries: [TableEntry] = []
         var index: Int64 = 1
+        if atEnd || chars[i] == closing { return .table([]) }
         while true {
-            skipSpace()
-            if i == chars.count { if close != nil { throw error("missing '}'") }; break }
-            if let close, chars[i] == close { i += 1; break }
-            if chars[i] == "," { i += 1; continue }
             let first = try value()
-            skipSpace()
-            if i < chars.count, chars[i] == "=" {
+            skipHorizontalSpace()
+            if !atEnd, chars[i] == "=" {
                 i += 1
                 guard case .bytes = first else { throw error("a table cannot be a name") }
-                skipSpace()
+                skipHorizontalSpace()
                 entries.append(TableEntry(first, try value()))
             } else {
                 entries.append(TableEntry(.int(index), first))
                 index += 1
             }
+            skipHorizontalSpace()
+            guard !atEnd, chars[i] == "," || chars[i] == "\n" else { break }
+            i += 1
             skipSpace()
-            if i < chars.count, chars[i] != ",", chars[i] != close { throw error("expected ','") }
         }
         return .table(entries)
     }
 
     private mutating func value() throws(SpecError) -> Value {
-        skipSpace()
-        guard i < chars.count else { throw error("missing value") }
-        if chars[i] == "{" { i += 1; return try fields(until: "}") }
-        if chars[i] == "\"" || chars[i] == "'" {
+        skipHorizontalSpace()
+        if !atEnd, chars[i] == "{" {
+            i += 1
+            skipSpace()
+            let t = try fieldList(closing: "}")
+            skipSpace()
+            guard !atEnd, chars[i] == "}" else { throw error("missing '}'") }
+            i += 1
+            return t
+        }
+        if !atEnd, chars[i] == "\"" || chars[i] == "'" {
             let quote = chars[i]
             i += 1
             var s = ""
-            while i < chars.count, chars[i] != quote {
+            while !atEnd, chars[i] != quote {
                 if chars[i] == "\\", i + 1 < chars.count { i += 1 }
-                s.append(chars[i]); i += 1
+                s.append(chars[i])
+                i += 1
             }
-            guard i < chars.count else { throw error("unterminated string") }
+            guard !atEnd else { throw error("unterminated string") }
             i += 1
             return .string(s)
         }
         var s = ""
-        while i < chars.count, !",={}".contains(chars[i]) { s.append(chars[i]); i += 1 }
-        let trimmed = s.trimmingSpaces()
-        guard !trimmed.isEmpty else { throw error("empty value") }
-        return .string(trimmed)
+        while !atEnd, !",\n{}=".contains(chars[i]) { s.append(chars[i]); i += 1 }
+        while let last = s.last, isHorizontalSpace(last) { s.removeLast() }
+        return .string(s)
     }
 }

@@ -25,6 +25,12 @@ struct Nsebox: ParsableCommand {
     @Option(name: .customLong("script-args"), help: "Script arguments: k=v,flag,k={a,b}.")
     var scriptArgs: String?
 
+    @Option(name: .customLong("script-args-file"), help: "Read script arguments from this file (one per line or comma-separated).")
+    var scriptArgsFile: String?
+
+    @Option(name: .customLong("script-timeout"), help: "Stop a script instance after this long: 30s, 5m, 1h, 500ms.")
+    var scriptTimeout: String?
+
     @Flag(name: .customLong("sT", withSingleDash: true), help: "TCP connect scan (the only port scan nsebox does).")
     var connectScan = false
 
@@ -82,7 +88,17 @@ struct Nsebox: ParsableCommand {
             selection = PortSelection(tcp: services.topPorts(1000, protocol: .tcp), udp: [])
         }
         let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
-        let args = try scriptArgs.map { try ScriptArgsParser.parse($0) } ?? .table([])
+        var argTexts: [String] = []
+        if let scriptArgsFile {
+            let path = scriptArgsFile.contains("/") ? scriptArgsFile
+                : ServiceTable.locateDataFile(scriptArgsFile, datadir: datadir, environment: env) ?? scriptArgsFile
+            var text = try readTextFile(path)
+            while text.hasSuffix(",") || text.hasSuffix("\n") { text.removeLast() }
+            argTexts.append(text)
+        }
+        if let scriptArgs { argTexts.append(scriptArgs) }
+        let args = try ScriptArgsParser.parse(argTexts.joined(separator: ","))
+        let timeout = try scriptTimeout.map(TimeSpec.seconds)
         let (policyPath, policyText) = try Locations.policy(policy)
         _ = try PolicyParser.parse(policyText)
         _ = policyPath
@@ -91,16 +107,18 @@ struct Nsebox: ParsableCommand {
                                   dataDirectories: dirs, maxChildren: max(1, maxChildren),
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
         let options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
-                                  verbosity: verbose, debugging: debug, services: services, broker: config)
+                                  verbosity: verbose, debugging: debug, services: services, broker: config,
+                                  scriptTimeout: timeout)
         let start = NormalReport.header(startTime: nowSeconds())
         FileHandleOut.stdout(start)
         if parsedTargets.isEmpty {
             FileHandleOut.stdout("WARNING: No targets were specified, so 0 hosts scanned.\n")
         }
         let engine = try ScanEngine(options: options)
+        engine.onHostsDone = { FileHandleOut.stdout(NormalReport.renderHosts($0)) }
         let report = try engine.run()
         let body = NormalReport.render(report, verbosity: verbose)
-        FileHandleOut.stdout(body + NormalReport.footer(report))
+        FileHandleOut.stdout(NormalReport.renderPostScan(report) + NormalReport.footer(report))
         if let normalOutput {
             try writeFile(normalOutput, start + body + NormalReport.footer(report))
         }

@@ -14,10 +14,18 @@ import Testing
 
 @Test func scriptArgsRejectUnbalancedInputNamingIt() {
     #expect(throws: SpecError.self) { try ScriptArgsParser.parse("a={b,c") }
+    #expect(throws: SpecError.self) { try ScriptArgsParser.parse("a=b}") }
     do {
         _ = try ScriptArgsParser.parse("a=\"open")
         Issue.record("accepted an unterminated string")
     } catch {
         #expect(error.message.contains("a=\"open"))
     }
+}
+
+@Test func scriptArgsAcceptNewlinesAsSeparators() throws {
+    let v = try ScriptArgsParser.parse("user=admin\npass = secret  \n  list={x,\ny}")
+    #expect(v["user"] == .string("admin"))
+    #expect(v["pass"] == .string("secret"))
+    #expect(v["list"].arrayPart == [.string("x"), .string("y")])
 }
