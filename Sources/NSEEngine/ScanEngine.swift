@@ -11,6 +11,8 @@ public final class ScanEngine {
     let broker: Broker
     /// Warnings for the user (stderr), in the order they happened.
     public var onWarning: (String) -> Void = { FileHandleStderr.write("nsebox: " + $0 + "\n") }
+    /// The progress line of long scans: stderr, never the report.
+    public var onProgress: (String) -> Void = { FileHandleStderr.write("nsebox: " + $0 + "\n") }
     /// Lines scripts log to nmap's stdout channel ("NSE: ...").
     public var onOutputLine: (String) -> Void = { FileHandleStderr.put(1, $0 + "\n") }
 
@@ -186,6 +188,21 @@ public final class ScanEngine {
         var collected: [ScriptResult] = []
         let levels = Set(scripts.map(\.runlevel)).sorted()
         let phaseStart = wallClock()
+        let total = scripts.reduce(0) { sum, s in sum + rules.filter(s.rules.contains).reduce(0) { $0 + instances($1).count } }
+        var done = 0
+        var progressTimer: Int?
+        func scheduleProgress() {
+            guard let every = options.progressEvery, every > 0 else { return }
+            progressTimer = broker.reactor.after(every) { [unowned self] in
+                let elapsed = wallClock() - phaseStart
+                let left = done > 0 ? elapsed / Double(done) * Double(total - done) : nil
+                onProgress("NSE progress: \(done) of \(total) script instances done, \(Int(elapsed))s elapsed"
+                           + (left.map { ", about \(Int($0.rounded(.up)))s left" } ?? ""))
+                scheduleProgress()
+            }
+        }
+        scheduleProgress()
+        defer { broker.reactor.cancel(progressTimer) }
         for level in levels {
             say("NSE: Starting runlevel \(level) (of \(levels.count)) scan.", ifVerbose: 2)
             if level == levels.first && verbose { onOutputLine("Initiating NSE at \(NormalReport.clock(phaseStart))") }
@@ -194,6 +211,7 @@ public final class ScanEngine {
                     for (target, port, hostIndex) in instances(r) {
                         let job = instanceJob(script, rule: r, target: target, port: port, scope: scope)
                         broker.submit(job) { [unowned self] outcome in
+                            done += 1
                             guard let result = self.result(of: outcome, script: script, target: target, port: port) else { return }
                             if let place { place(hostIndex, port, result) } else { collected.append(result) }
                         }

@@ -14,6 +14,8 @@ public struct ScanOptions: Sendable {
     public var broker: BrokerConfig
     /// --script-timeout in seconds.
     public var scriptTimeout: Double?
+    /// Seconds between progress lines on stderr (--stats-every); nil or 0: none.
+    public var progressEvery: Double? = 10
 
     public init(targets: [ScanTarget], ports: PortSelection, scripts: [ScriptFile], scriptArgs: Value,
                 verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig,

@@ -31,6 +31,9 @@ struct Nsebox: ParsableCommand {
     @Option(name: .customLong("script-timeout"), help: "Stop a script instance after this long: 30s, 5m, 1h, 500ms.")
     var scriptTimeout: String?
 
+    @Option(name: .customLong("stats-every"), help: "Print a progress line on stderr this often (default 10s; 0 for never).")
+    var statsEvery: String = "10s"
+
     @Flag(name: .customLong("sT", withSingleDash: true), help: "TCP connect scan (the only port scan nsebox does).")
     var connectScan = false
 
@@ -99,6 +102,7 @@ struct Nsebox: ParsableCommand {
         if let scriptArgs { argTexts.append(scriptArgs) }
         let args = try ScriptArgsParser.parse(argTexts.joined(separator: ","))
         let timeout = try scriptTimeout.map(TimeSpec.seconds)
+        let progressEvery = try TimeSpec.seconds(statsEvery)
         let (policyPath, policyText) = try Locations.policy(policy)
         _ = try PolicyParser.parse(policyText)
         _ = policyPath
@@ -106,7 +110,7 @@ struct Nsebox: ParsableCommand {
         let config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
                                   dataDirectories: dirs, maxChildren: max(1, maxChildren),
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
-        let options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
+        var options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
                                   verbosity: verbose, debugging: debug, services: services, broker: config,
                                   scriptTimeout: timeout)
         let start = NormalReport.header(startTime: nowSeconds())
@@ -114,6 +118,7 @@ struct Nsebox: ParsableCommand {
         if parsedTargets.isEmpty {
             FileHandleOut.stdout("WARNING: No targets were specified, so 0 hosts scanned.\n")
         }
+        options.progressEvery = progressEvery
         let engine = try ScanEngine(options: options)
         engine.onHostsDone = { FileHandleOut.stdout(NormalReport.renderHosts($0)) }
         let report = try engine.run()
