@@ -72,6 +72,7 @@ public final class ScanEngine {
             let who = options.targets.count == 1 ? options.targets[0].address : "\(options.targets.count) hosts"
             onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(options.targets.count > 1 ? "/host" : "")]")
         }
+        let hostsStart = wallClock()
         let probe = PortProbe(reactor: broker.reactor)
         probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
         for t in options.targets {
@@ -82,7 +83,8 @@ public final class ScanEngine {
             if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
             hostIndex[t.address] = hosts.count
             let rtts = (probe.rtts[t.address] ?? []).sorted()
-            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports))
+            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports,
+                                    startTime: hostsStart))
         }
         if verbose && !options.targets.isEmpty {
             let now = wallClock()
@@ -112,6 +114,8 @@ public final class ScanEngine {
                 self.hosts[hostIndex].hostScripts.append(result)
             }
         })
+        let hostsEnd = wallClock()
+        for i in hosts.indices { hosts[i].endTime = hostsEnd }
         report.hosts = hosts
         onHostsDone(report)
         say("NSE: Script Post-scanning.")
@@ -154,29 +158,30 @@ public final class ScanEngine {
             // The policy cannot be applied: no script can run safely, so none runs.
             throw SpecError("the sandbox could not be set up: \(sandboxFailure)")
         }
-        return assignRunlevels(infos.compactMap { $0 })
+        return try assignRunlevels(infos.compactMap { $0 })
     }
 
     /// Runlevel = 1 + the highest runlevel among the selected scripts it depends on.
-    private func assignRunlevels(_ scripts: [ScriptInfo]) -> [ScriptInfo] {
+    /// A cycle is an error naming the chain, as nmap reports it.
+    private func assignRunlevels(_ scripts: [ScriptInfo]) throws -> [ScriptInfo] {
         var byName: [String: Int] = [:]
         for (i, s) in scripts.enumerated() { byName[s.file.name] = i }
         var level: [Int: Int] = [:]
-        var visiting: Set<Int> = []
-        func compute(_ i: Int) -> Int {
+        var path: [Int] = []
+        func compute(_ i: Int) throws -> Int {
             if let l = level[i] { return l }
-            if visiting.contains(i) {
-                onWarning("dependency cycle involving \(scripts[i].file.name)")
-                return 1
+            if let at = path.firstIndex(of: i) {
+                let chain = (path[at...] + [i]).map { scripts[$0].file.name }.joined(separator: "->")
+                throw SpecError("circular dependency in chain `\(chain)`")
             }
-            visiting.insert(i)
-            let deps = scripts[i].dependencies.compactMap { byName[$0] }
-            let l = 1 + (deps.map(compute).max() ?? 0)
-            visiting.remove(i)
+            path.append(i)
+            var l = 1
+            for dep in scripts[i].dependencies.compactMap({ byName[$0] }) { l = max(l, try compute(dep) + 1) }
+            path.removeLast()
             level[i] = l
             return l
         }
-        return scripts.indices.map { i in var s = scripts[i]; s.runlevel = compute(i); return s }
+        return try scripts.indices.map { i in var s = scripts[i]; s.runlevel = try compute(i); return s }
     }
 
     /// Runs the instances of one phase, runlevel by runlevel. `instances` lists the

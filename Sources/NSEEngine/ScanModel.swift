@@ -51,6 +51,9 @@ public struct HostReport: Sendable {
     public var latency: Double?
     public var ports: [PortReport]
     public var hostScripts: [ScriptResult] = []
+    /// When the host's port scan began and its scripts ended (Unix seconds), for -oX.
+    public var startTime: Double? = nil
+    public var endTime: Double? = nil
 }
 
 /// The whole run.

@@ -61,6 +61,15 @@ struct Nsebox: ParsableCommand {
     @Option(name: .customLong("oN", withSingleDash: true), help: "Also write the normal report to this file.")
     var normalOutput: String?
 
+    @Option(name: .customLong("oX", withSingleDash: true), help: "Also write nmap's XML report to this file (- for stdout).")
+    var xmlOutput: String?
+
+    @Option(name: .customLong("oJ", withSingleDash: true), help: "Also write the JSON report to this file (- for stdout).")
+    var jsonOutput: String?
+
+    @Option(name: .customLong("oA", withSingleDash: true), help: "Write BASENAME.nmap, BASENAME.xml and BASENAME.json.")
+    var allOutput: String?
+
     func run() throws {
         do {
             try scan()
@@ -126,6 +135,18 @@ struct Nsebox: ParsableCommand {
         FileHandleOut.stdout(NormalReport.renderPostScan(report) + NormalReport.footer(report))
         if let normalOutput {
             try writeFile(normalOutput, start + body + NormalReport.footer(report))
+        }
+        let context = ReportContext(commandLine: CommandLine.arguments, scannedTCP: selection.tcp,
+                                    verbosity: verbose, debugging: debug, services: services)
+        for (path, text) in [(xmlOutput, { XMLReport.render(report, context: context) }),
+                             (jsonOutput, { JSONReport.render(report, context: context) })] {
+            guard let path else { continue }
+            if path == "-" { FileHandleOut.stdout(text()) } else { try writeFile(path, text()) }
+        }
+        if let allOutput {
+            try writeFile(allOutput + ".nmap", start + body + NormalReport.footer(report))
+            try writeFile(allOutput + ".xml", XMLReport.render(report, context: context))
+            try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }
     }
 

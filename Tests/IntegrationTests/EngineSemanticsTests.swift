@@ -1,0 +1,127 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Listening TCP sockets on 127.0.0.1 that nobody accepts on: the connect scan
+/// sees them open (the kernel completes the handshake from the backlog).
+struct ListenError: Error { var errno: Int32 }
+
+final class ListeningPorts {
+    private(set) var fds: [Int32] = []
+    private(set) var ports: [Int] = []
+
+    init(count: Int) throws {
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, len) == 0 && listen(fd, 128) == 0 && getsockname(fd, $0, &len) == 0
+                }
+            }
+            guard fd >= 0, ok else { throw ListenError(errno: errno) }
+            fds.append(fd)
+            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+        }
+    }
+
+    deinit { for fd in fds { close(fd) } }
+}
+
+/// The whole report, pre-scan to post-scan, without the first and last lines
+/// (which name the program) and with the latency value dropped.
+func fullReport(_ text: String) -> [String] {
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    guard let start = lines.firstIndex(where: { $0.hasPrefix("Starting ") }) else { return lines }
+    lines = Array(lines[(start + 1)...])
+    if let end = lines.firstIndex(where: { $0.hasPrefix("Nmap done") || $0.hasPrefix("nsebox done") }) {
+        lines = Array(lines[..<end])
+    }
+    return lines.map { $0.hasPrefix("Host is up (") ? "Host is up." : $0 }
+}
+
+/// Script output lines grouped under the heading or port line they follow, each
+/// group sorted by script: nmap does not fix the order of scripts within a group.
+/// A script's block runs from its first `|` line to its `|_` line.
+func groupedReport(_ lines: [String]) -> [String] {
+    var out: [String] = []
+    var blocks: [[String]] = []
+    var current: [String] = []
+    func flush() { out += blocks.sorted { $0.joined(separator: "\n") < $1.joined(separator: "\n") }.flatMap { $0 }; blocks = [] }
+    for line in lines {
+        if line.hasPrefix("|") {
+            current.append(line)
+            if line.hasPrefix("|_") { blocks.append(current); current = [] }
+        } else {
+            if !current.isEmpty { blocks.append(current); current = [] }
+            flush()
+            out.append(line)
+        }
+    }
+    if !current.isEmpty { blocks.append(current) }
+    flush()
+    return out
+}
+
+@Suite("Engine semantics against nmap")
+struct EngineSemanticsTests {
+    /// Pre-scan, host and post-scan phases; script arguments; registries written by
+    /// twelve concurrent instances across a yield point; runlevels from
+    /// dependencies; strict globals; a string-named mutex shared by every instance.
+    @Test func phasesRegistriesRunlevelsAndMutexesMatchNmap() throws {
+        let open = try ListeningPorts(count: 12)
+        let args = ["--script", testScripts("engine"), "--script-args", "pre-args.word=hello,flag,list={x,y}",
+                    "-p", open.ports.map(String.init).joined(separator: ","), "127.0.0.1"]
+        let nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        let ours = try runNsebox(args)
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        let expected = groupedReport(fullReport(nmap.stdout))
+        let actual = groupedReport(fullReport(ours.stdout))
+        #expect(actual.contains("|_reg-reader: hits=12 after_sleep=12"), "\(ours.stdout)\n\(ours.stderr)")
+        #expect(actual.contains("|_chain-c: order=abc"), "\(ours.stdout)")
+        #expect(actual.contains("|_mutex-report: max inside at once=1"), "\(ours.stdout)")
+        #expect(actual.contains("Pre-scan script results:") && actual.contains("Post-scan script results:"))
+        #expect(actual == expected, "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
+    }
+
+    @Test func dependencyCycleIsAnErrorBeforeAnythingRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-cycle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (me, other) in [("cyc-a", "cyc-b"), ("cyc-b", "cyc-a")] {
+            let text = """
+            description = "cycle"
+            categories = {"safe"}
+            dependencies = {"\(other)"}
+            hostrule = function() return true end
+            action = function() return "ran" end
+            """
+            try text.write(to: dir.appendingPathComponent("\(me).nse"), atomically: true, encoding: .utf8)
+        }
+        let ours = try runNsebox(["--script", dir.path + "/", "-p", "1", "127.0.0.1"])
+        #expect(ours.exitCode == 1)
+        #expect(ours.stderr.contains("circular dependency in chain `cyc-a->cyc-b->cyc-a`"), "\(ours.stderr)")
+        #expect(!ours.stdout.contains("ran"))
+    }
+
+    @Test func scriptTimeoutEndsAnInstanceWithoutOutput() throws {
+        let started = Date()
+        let ours = try runNsebox(["--script", testScripts("probe") + "sleepy.nse", "--script-timeout", "500ms",
+                                  "-d", "-p", "1", "127.0.0.1"])
+        #expect(ours.exitCode == 0)
+        #expect(ours.stdout.contains("NSE: sleepy against 127.0.0.1 timed out"), "\(ours.stdout)")
+        #expect(!ours.stdout.contains("|_sleepy: slept"))
+        #expect(Date().timeIntervalSince(started) < 3)
+    }
+
+    @Test func progressLineGoesToStderrOnly() throws {
+        let ours = try runNsebox(["--script", testScripts("probe") + "sleepy.nse", "--stats-every", "500ms",
+                                  "-p", "1", "127.0.0.1"])
+        #expect(ours.stderr.contains("NSE progress: 0 of 1 script instances done"), "\(ours.stderr)")
+        #expect(!ours.stdout.contains("progress"))
+        #expect(ours.stdout.contains("|_sleepy: slept"))
+    }
+}
