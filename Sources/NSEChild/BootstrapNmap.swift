@@ -26,11 +26,28 @@ local function sendable(v, seen, depth)
   seen[v] = nil
   return copy
 end
+-- Where each registry table came from ("global.whois", "host 10.0.0.1.ssl"), so a
+-- mutex keyed by a registry table is shared with every script that reaches the
+-- same table, as in nmap.
+local registry_paths = setmetatable({}, {__mode = "k"})
+S.registry_paths = registry_paths
+local function scope_name(scope)
+  if scope == "host" then return "host " .. tostring(job.host and job.host.ip) end
+  return scope
+end
+local function index_paths(t, path, depth)
+  if depth > 20 then return end
+  registry_paths[t] = path
+  for k, v in next, t do
+    if type(v) == "table" and registry_paths[v] == nil then index_paths(v, path .. "." .. tostring(k), depth + 1) end
+  end
+end
 local function registry_table(scope)
   local t = held[scope]
   if t == nil then
     t = rt.call(OP.registryAcquire, scope) or {}
     held[scope] = t
+    index_paths(t, scope_name(scope), 0)
   end
   return t
 end
@@ -46,7 +63,9 @@ local function registry_proxy(scope, fixed)
   return setmetatable({}, {
     __index = function(_, k)
       if fixed and fixed[k] ~= nil then return fixed[k] end
-      return registry_table(scope)[k]
+      local v = registry_table(scope)[k]
+      if type(v) == "table" and registry_paths[v] == nil then registry_paths[v] = scope_name(scope) .. "." .. tostring(k) end
+      return v
     end,
     __newindex = function(_, k, v) registry_table(scope)[k] = v end,
     __pairs = function() return next, registry_table(scope), nil end,

@@ -27,6 +27,9 @@ rawset(stdnse, "silent_require", function(...)
   if not ok then error(QUIET) end
   return mod
 end)
+-- nmap's Lua state has these as globals too, not only through require.
+rawset(_G, "nmap", nmap)
+rawset(_G, "lpeg", require "lpeg")
 require "strict" (_G)
 
 -- Lua values -> normal output text: a sequence's items first, then string keys,

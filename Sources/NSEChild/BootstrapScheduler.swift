@@ -130,7 +130,7 @@ function S.thread() return S.current end
 -- where all scripts share one Lua state: the broker holds it.
 local shared_mutexes = {}
 local function shared_mutex(key)
-  local name = type(key) .. ":" .. tostring(key)
+  local name = type(key) .. ":" .. tostring(key)  -- "registry ..." paths are strings too
   local m = shared_mutexes[name]
   if m then return m end
   local owner
@@ -172,6 +172,8 @@ end
 local mutexes = setmetatable({}, {__mode = "k"})
 function S.mutex(key)
   if type(key) == "string" or type(key) == "number" then return shared_mutex(key) end
+  local path = S.registry_paths and S.registry_paths[key]
+  if path then return shared_mutex("registry " .. path) end
   local m = mutexes[key]
   if m then return m end
   local owner, queue = nil, {}

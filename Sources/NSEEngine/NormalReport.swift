@@ -1,5 +1,6 @@
 import Glibc
 import NSEScan
+import NSEWire
 
 /// nmap's normal output (-oN and the screen), from the report.
 public enum NormalReport {
@@ -85,14 +86,48 @@ public enum NormalReport {
             out.append("")
         }
         guard !shown.isEmpty else { return out }
-        let rows = shown.map { PortRow(port: $0.port, proto: $0.proto, state: $0.state, service: $0.service) }
-        let table = formatPortTable(rows, showReason: false)
+        let rows = shown.map {
+            PortRow(port: $0.port, proto: $0.proto, state: $0.state, service: $0.service, version: versionText($0.version))
+        }
+        // nmap shows VERSION when version detection ran: here, when a port has its results.
+        let table = formatPortTable(rows, showReason: false, showVersion: h.ports.contains { $0.version?["service_dtype"].text == "probed" })
         out.append(table[0])
         for (i, p) in shown.enumerated() {
             out.append(table[i + 1])
             out += p.scripts.sorted { $0.id < $1.id }.flatMap(scriptLines)
         }
+        if let info = serviceInfo(h.ports) { out.append(info) }
         return out
+    }
+
+    /// nmap's "Service Info:" line: host names, OS types, device types and OS CPEs
+    /// that version detection found, each listed once.
+    static func serviceInfo(_ ports: [PortReport]) -> String? {
+        var hostsSeen: [String] = [], oses: [String] = [], devices: [String] = [], cpes: [String] = []
+        func add(_ v: String?, _ list: inout [String]) { if let v, !v.isEmpty, !list.contains(v) { list.append(v) } }
+        for p in ports where p.state == "open" {
+            guard let v = p.version else { continue }
+            add(v["hostname"].text, &hostsSeen)
+            add(v["ostype"].text, &oses)
+            add(v["devicetype"].text, &devices)
+            for c in v["cpe"].arrayPart { if let t = c.text, t.hasPrefix("cpe:/o") { add(t, &cpes) } }
+        }
+        var parts: [String] = []
+        if !hostsSeen.isEmpty { parts.append((hostsSeen.count == 1 ? "Host: " : "Hosts: ") + hostsSeen.joined(separator: ", ")) }
+        if !oses.isEmpty { parts.append((oses.count == 1 ? "OS: " : "OSs: ") + oses.joined(separator: ", ")) }
+        if !devices.isEmpty { parts.append((devices.count == 1 ? "Device: " : "Devices: ") + devices.joined(separator: ", ")) }
+        if !cpes.isEmpty { parts.append("CPE: " + cpes.joined(separator: ", ")) }
+        return parts.isEmpty ? nil : "Service Info: " + parts.joined(separator: "; ")
+    }
+
+    /// "product version (extrainfo)", as nmap's VERSION column shows it.
+    static func versionText(_ v: NSEWire.Value?) -> String? {
+        guard let v else { return nil }
+        var parts: [String] = []
+        if let p = v["product"].text { parts.append(p) }
+        if let ver = v["version"].text { parts.append(ver) }
+        if let extra = v["extrainfo"].text { parts.append("(\(extra))") }
+        return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
     /// One script's block: `|_id: text` for one line, otherwise `| id: first`,

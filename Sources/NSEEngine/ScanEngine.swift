@@ -65,30 +65,14 @@ public final class ScanEngine {
         say("NSE: Script Pre-scanning.")
         report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
 
-        let probeStart = wallClock()
-        let total = options.targets.count * options.ports.tcp.count
-        if verbose && !options.targets.isEmpty {
-            onOutputLine("Initiating Connect Scan at \(NormalReport.clock(probeStart))")
-            let who = options.targets.count == 1 ? options.targets[0].address : "\(options.targets.count) hosts"
-            onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(options.targets.count > 1 ? "/host" : "")]")
-        }
-        let hostsStart = wallClock()
-        let probe = PortProbe(reactor: broker.reactor)
-        probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
-        for t in options.targets {
-            let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
-                PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
-                           service: options.services.displayName(port: $0.port, protocol: $0.proto))
-            }
-            if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
-            hostIndex[t.address] = hosts.count
-            let rtts = (probe.rtts[t.address] ?? []).sorted()
-            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports,
-                                    startTime: hostsStart))
-        }
-        if verbose && !options.targets.isEmpty {
+        if let imported = options.imported {
             let now = wallClock()
-            onOutputLine("Completed Connect Scan at \(NormalReport.clock(now)), \(NormalReport.format2(now - probeStart))s elapsed (\(total) total ports)")
+            for h in imported {
+                hostIndex[h.target.address] = hosts.count
+                hosts.append(HostReport(target: h.target, latency: nil, ports: h.ports, startTime: now, hostFields: h.hostFields))
+            }
+        } else {
+            probePorts()
         }
 
         // Host phase: hostrule per host, portrule per host and scriptable port.
@@ -122,6 +106,35 @@ public final class ScanEngine {
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
         report.elapsed = wallClock() - start
         return report
+    }
+
+    /// The connect scan of every target's ports, with nmap's -v lines.
+    private func probePorts() {
+        let probeStart = wallClock()
+        let total = options.targets.count * options.ports.tcp.count
+        if verbose && !options.targets.isEmpty {
+            onOutputLine("Initiating Connect Scan at \(NormalReport.clock(probeStart))")
+            let who = options.targets.count == 1 ? options.targets[0].address : "\(options.targets.count) hosts"
+            onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(options.targets.count > 1 ? "/host" : "")]")
+        }
+        let hostsStart = wallClock()
+        let probe = PortProbe(reactor: broker.reactor)
+        probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
+        for t in options.targets {
+            let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
+                PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
+                           service: options.services.displayName(port: $0.port, protocol: $0.proto))
+            }
+            if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
+            hostIndex[t.address] = hosts.count
+            let rtts = (probe.rtts[t.address] ?? []).sorted()
+            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports,
+                                    startTime: hostsStart))
+        }
+        if verbose && !options.targets.isEmpty {
+            let now = wallClock()
+            onOutputLine("Completed Connect Scan at \(NormalReport.clock(now)), \(NormalReport.format2(now - probeStart))s elapsed (\(total) total ports)")
+        }
     }
 
     // MARK: scripts
@@ -290,11 +303,12 @@ public final class ScanEngine {
     private func instanceJob(_ script: ScriptInfo, rule: String, target: ScanTarget?, port: PortReport?,
                              scope: NetworkScope) -> ScriptJob {
         ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
-                  rule: rule, host: target.map(hostTable), port: port.map(portTable), hostKey: target?.address,
+                  rule: rule, host: target.map { hostTable($0, extra: hostIndex[$0.address].map { hosts[$0].hostFields } ?? []) }, port: port.map(portTable), hostKey: target?.address,
                   options: commonOptions(script.file), scope: scope, timeout: options.scriptTimeout)
     }
 
-    func hostTable(_ t: ScanTarget) -> Value {
+    /// The host table nmap hands a script; `extra` (from an imported scan) overrides.
+    func hostTable(_ t: ScanTarget, extra: [(String, Value)] = []) -> Value {
         var fields: [(String, Value)] = [
             ("ip", .string(t.address)),
             ("name", .string("")),
@@ -303,11 +317,12 @@ public final class ScanEngine {
             ("directly_connected", .bool(isLoopback(t.address))),
             ("bin_ip", .bytes(binaryAddress(t.address))),
             ("times", .record(["srtt": .double(0.001), "rttvar": .double(0.001), "timeout": .double(1.0)])),
-            ("traceroute", .table([])),
-            ("os", .table([])),
         ]
         if let name = t.targetName { fields.append(("targetname", .string(name))) }
         if isLoopback(t.address) { fields.append(("interface", .string("lo"))) }
+        for (k, v) in extra {
+            if let i = fields.firstIndex(where: { $0.0 == k }) { fields[i].1 = v } else { fields.append((k, v)) }
+        }
         return .record(fields)
     }
 

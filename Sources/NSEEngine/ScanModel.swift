@@ -16,6 +16,8 @@ public struct ScanOptions: Sendable {
     public var scriptTimeout: Double?
     /// Seconds between progress lines on stderr (--stats-every); nil or 0: none.
     public var progressEvery: Double? = 10
+    /// Hosts and ports from an earlier nmap scan (--nmap-xml): no port scan then.
+    public var imported: [ImportedHost]?
 
     public init(targets: [ScanTarget], ports: PortSelection, scripts: [ScriptFile], scriptArgs: Value,
                 verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig,
@@ -54,6 +56,8 @@ public struct HostReport: Sendable {
     /// When the host's port scan began and its scripts ended (Unix seconds), for -oX.
     public var startTime: Double? = nil
     public var endTime: Double? = nil
+    /// Host-table fields known from an imported scan (os, mac_addr, times, ...).
+    public var hostFields: [(String, Value)] = []
 }
 
 /// The whole run.

@@ -231,13 +231,13 @@ public enum XMLReport {
         localtime_r(&time, &tmv)
         var buf = [CChar](repeating: 0, count: 64)
         strftime(&buf, 64, "%a %b %d %H:%M:%S %Y", &tmv)
-        return String(cString: buf)
+        return cText(buf)
     }
 
     static func fixed2(_ v: Double) -> String {
         var buf = [CChar](repeating: 0, count: 64)
         _ = withVaList([v]) { vsnprintf(&buf, 64, "%.2f", $0) }
-        return String(cString: buf)
+        return cText(buf)
     }
 }
 
@@ -280,8 +280,13 @@ enum StructuredOutput {
     static func luaNumber(_ d: Double) -> String {
         var buf = [CChar](repeating: 0, count: 64)
         _ = withVaList([d]) { vsnprintf(&buf, 64, "%.14g", $0) }
-        var s = String(cString: buf)
+        var s = cText(buf)
         if d.isFinite && s.allSatisfy({ $0 == "-" || $0.isNumber }) { s += ".0" }
         return s
     }
+}
+
+/// A NUL-terminated C buffer as text.
+private func cText(_ buf: [CChar]) -> String {
+    String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -8,8 +8,12 @@ public struct PortRow: Equatable, Sendable {
     public var service: String
     /// Why the state was chosen ("syn-ack", "conn-refused"), for `--reason`.
     public var reason: String?
+    /// Version detection's text ("nginx 1.22.1"), for the VERSION column.
+    public var version: String?
 
-    public init(port: Int, proto: PortProtocol, state: String, service: String, reason: String? = nil) {
+    public init(port: Int, proto: PortProtocol, state: String, service: String, reason: String? = nil,
+                version: String? = nil) {
+        self.version = version
         self.port = port
         self.proto = proto
         self.state = state
@@ -22,11 +26,11 @@ public struct PortRow: Equatable, Sendable {
 /// then one line per row in the order given. Every column but the last is
 /// padded with spaces to its widest cell (header included) and columns are
 /// separated by one space; lines carry no trailing spaces.
-public func formatPortTable(_ rows: [PortRow], showReason: Bool) -> [String] {
-    var table: [[String]] = [["PORT", "STATE", "SERVICE"] + (showReason ? ["REASON"] : [])]
+public func formatPortTable(_ rows: [PortRow], showReason: Bool, showVersion: Bool = false) -> [String] {
+    var table: [[String]] = [["PORT", "STATE", "SERVICE"] + (showReason ? ["REASON"] : []) + (showVersion ? ["VERSION"] : [])]
     for row in rows {
         table.append(["\(row.port)/\(row.proto.rawValue)", row.state, row.service]
-            + (showReason ? [row.reason ?? ""] : []))
+            + (showReason ? [row.reason ?? ""] : []) + (showVersion ? [row.version ?? ""] : []))
     }
     let columns = table[0].count
     let widths = (0..<columns).map { column in table.map { $0[column].count }.max()! }

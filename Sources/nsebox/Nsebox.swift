@@ -22,8 +22,14 @@ struct Nsebox: ParsableCommand {
     @Option(name: .customLong("script"), help: "Scripts: names, categories, globs, files or directories, comma-separated.")
     var script: String = "default"
 
+    @Option(name: .customLong("script-help"), help: "Show help about the scripts this --script expression selects, then exit.")
+    var scriptHelp: String?
+
     @Option(name: .customLong("script-args"), help: "Script arguments: k=v,flag,k={a,b}.")
     var scriptArgs: String?
+
+    @Option(name: .customLong("nmap-xml"), help: "Run scripts on the hosts and ports of an earlier nmap -oX scan instead of scanning.")
+    var nmapXML: String?
 
     @Option(name: .customLong("script-args-file"), help: "Read script arguments from this file (one per line or comma-separated).")
     var scriptArgsFile: String?
@@ -72,6 +78,10 @@ struct Nsebox: ParsableCommand {
 
     func run() throws {
         do {
+            if let scriptHelp {
+                try showScriptHelp(scriptHelp)
+                return
+            }
             try scan()
         } catch let e as SpecError {
             fail(e.message)
@@ -92,7 +102,13 @@ struct Nsebox: ParsableCommand {
             throw SpecError("Unable to find nmap-services in \(dirs.joined(separator: ", ")): is nmap installed?")
         }
         let services = try ServiceTable.load(path: servicesPath)
-        let parsedTargets = try TargetParser().parse(targets)
+        // With --nmap-xml the earlier scan names the hosts; targets given too narrow them.
+        let imported = try nmapXML.map { try NmapXMLImport.load(path: $0) }
+        var parsedTargets = try TargetParser().parse(targets)
+        if let imported {
+            let wanted = Set(parsedTargets.map(\.address))
+            parsedTargets = imported.map(\.target).filter { wanted.isEmpty || wanted.contains($0.address) }
+        }
         let selection: PortSelection
         if let ports {
             selection = try PortSpecParser(services: services).parse(ports, scanTCP: true, scanUDP: false)
@@ -122,18 +138,24 @@ struct Nsebox: ParsableCommand {
         var options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
                                   verbosity: verbose, debugging: debug, services: services, broker: config,
                                   scriptTimeout: timeout)
+        // "-oX -" or "-oJ -" puts that format on stdout instead of the normal report,
+        // as nmap does; messages then go to stderr so stdout stays parseable.
+        let machineOnStdout = xmlOutput == "-" || jsonOutput == "-"
+        let screen: (String) -> Void = { text in if !machineOnStdout { FileHandleOut.stdout(text) } }
         let start = NormalReport.header(startTime: nowSeconds())
-        FileHandleOut.stdout(start)
+        screen(start)
         if parsedTargets.isEmpty {
-            FileHandleOut.stdout("WARNING: No targets were specified, so 0 hosts scanned.\n")
+            FileHandleOut.put(machineOnStdout ? 2 : 1, "WARNING: No targets were specified, so 0 hosts scanned.\n")
         }
         options.progressEvery = progressEvery
+        options.imported = imported?.filter { h in parsedTargets.contains { $0.address == h.target.address } }
         let engine = try ScanEngine(options: options)
-        engine.onHostsDone = { FileHandleOut.stdout(NormalReport.renderHosts($0)) }
+        engine.onHostsDone = { screen(NormalReport.renderHosts($0)) }
+        if machineOnStdout { engine.onOutputLine = { FileHandleOut.stderr($0 + "\n") } }
         let report = try engine.run()
         let body = NormalReport.render(report, verbosity: verbose)
-        FileHandleOut.stdout(NormalReport.renderPostScan(report) + NormalReport.footer(report))
-        if let normalOutput {
+        screen(NormalReport.renderPostScan(report) + NormalReport.footer(report))
+        if let normalOutput, normalOutput != "-" {
             try writeFile(normalOutput, start + body + NormalReport.footer(report))
         }
         let context = ReportContext(commandLine: CommandLine.arguments, scannedTCP: selection.tcp,
@@ -148,6 +170,22 @@ struct Nsebox: ParsableCommand {
             try writeFile(allOutput + ".xml", XMLReport.render(report, context: context))
             try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }
+    }
+
+    /// nmap's --script-help: the selected scripts' names, categories, NSEDoc
+    /// addresses and descriptions, without scanning.
+    func showScriptHelp(_ expression: String) throws {
+        let env = environment()
+        let dirs = ServiceTable.dataDirectories(datadir: datadir, environment: env)
+        FileHandleOut.stdout(NormalReport.header(startTime: nowSeconds()))
+        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(expression)
+        let (_, policyText) = try Locations.policy(policy)
+        _ = try PolicyParser.parse(policyText)
+        let config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
+                                  dataDirectories: dirs, maxChildren: max(1, maxChildren),
+                                  childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
+        let entries = try ScriptHelp.describe(scripts, broker: config, verbosity: verbose, debugging: debug)
+        ScriptHelp.write(ScriptHelp.format(entries))
     }
 
     func environment() -> [String: String] {

@@ -70,7 +70,8 @@ func groupedReport(_ lines: [String]) -> [String] {
 struct EngineSemanticsTests {
     /// Pre-scan, host and post-scan phases; script arguments; registries written by
     /// twelve concurrent instances across a yield point; runlevels from
-    /// dependencies; strict globals; a string-named mutex shared by every instance.
+    /// dependencies; strict globals; mutexes shared by every instance, named by a
+    /// string or keyed by a table in host.registry.
     @Test func phasesRegistriesRunlevelsAndMutexesMatchNmap() throws {
         let open = try ListeningPorts(count: 12)
         let args = ["--script", testScripts("engine"), "--script-args", "pre-args.word=hello,flag,list={x,y}",
@@ -83,6 +84,7 @@ struct EngineSemanticsTests {
         #expect(actual.contains("|_reg-reader: hits=12 after_sleep=12"), "\(ours.stdout)\n\(ours.stderr)")
         #expect(actual.contains("|_chain-c: order=abc"), "\(ours.stdout)")
         #expect(actual.contains("|_mutex-report: max inside at once=1"), "\(ours.stdout)")
+        #expect(actual.contains("|_mutex-registry-report: table mutex max inside=1"), "\(ours.stdout)")
         #expect(actual.contains("Pre-scan script results:") && actual.contains("Post-scan script results:"))
         #expect(actual == expected, "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
     }
