@@ -56,7 +56,14 @@ struct SandboxIntegrationTests {
             if children.isEmpty { usleep(20_000) }
         }
         let child = try #require(children.first, "no script process appeared")
-        let status = try String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8)
+        // The child confines itself right after exec: give it a moment to get there.
+        var status = ""
+        let confinedBy = Date().addingTimeInterval(5)
+        repeat {
+            status = try String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8)
+            if status.contains("Seccomp:\t2") { break }
+            usleep(10_000)
+        } while Date() < confinedBy
         func field(_ name: String) -> String {
             status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
                 .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? ""
