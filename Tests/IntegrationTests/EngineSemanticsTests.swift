@@ -109,6 +109,20 @@ struct EngineSemanticsTests {
         #expect(!ours.stdout.contains("ran"))
     }
 
+    @Test func scriptWithASyntaxErrorIsReportedWithFileAndLineAndTheOthersRun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-syntax-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let broken = dir.appendingPathComponent("broken.nse")
+        try "description = \"broken\"\ncategories = {\"safe\"}\naction = function( return end\n"
+            .write(to: broken, atomically: true, encoding: .utf8)
+        let ours = try runNsebox(["--script", "\(broken.path),\(testScripts("probe"))sandbox-identity.nse", "-p", "1", "127.0.0.1"])
+        #expect(ours.exitCode == 0)
+        #expect(ours.stderr.contains("Failed to load \(broken.path)"), "\(ours.stderr)")
+        #expect(ours.stderr.contains("broken.nse:3:"), "\(ours.stderr)")
+        #expect(ours.stdout.contains("|_sandbox-identity: getenv(PATH)=nil"), "\(ours.stdout)")
+    }
+
     @Test func scriptTimeoutEndsAnInstanceWithoutOutput() throws {
         let started = Date()
         let ours = try runNsebox(["--script", testScripts("probe") + "sleepy.nse", "--script-timeout", "500ms",

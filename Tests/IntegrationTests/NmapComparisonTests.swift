@@ -67,3 +67,29 @@ struct NmapComparisonTests {
                 "\(badScript.stderr)")
     }
 }
+
+/// nmap's own scripts built on coroutine libraries (httpspider's crawler threads,
+/// http pipelining, brute's engine) against a small site.
+@Suite("nmap's coroutine-based libraries")
+struct CoroutineLibraryTests {
+    @Test func spiderPipelineAndBruteScriptsMatchNmap() throws {
+        let nginx = try NginxService(title: "crawl me", files: [
+            "index.html": "<html><head><title>crawl me</title></head><body><!-- note for the comments script -->"
+                + "<a href=\"/a.html\">a</a> <a href=\"/dir/b.html\">b</a> <a href=\"/missing.html\">gone</a></body></html>",
+            "a.html": "<html><body><a href=\"/index.html\">home</a><!-- second comment --></body></html>",
+            "dir/b.html": "<html><body>b page with user@example.com</body></html>",
+        ], port: .httpLikely)
+        let scripts = "http-sitemap-generator,http-comments-displayer,http-errors,http-grep,http-enum,http-brute,http-title,http-methods"
+        let args = ["--script", scripts, "--script-args", "http-brute.path=/,brute.firstonly=true,unpwdb.timelimit=5s",
+                    "-p", "\(nginx.port)", "127.0.0.1"]
+        let nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        let ours = try runNsebox(args)
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        let expected = reportBody(nmap.stdout)
+        let actual = reportBody(ours.stdout)
+        #expect(actual.contains("| http-grep: "), "\(ours.stdout)\n\(ours.stderr)")
+        #expect(actual.contains { $0.contains("/dir/b.html") && $0.contains("http://127.0.0.1") }, "\(ours.stdout)")
+        #expect(reportDifferences(expected: expected, actual: actual) == [],
+                "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
+    }
+}
