@@ -29,12 +29,14 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CSandboxSys"),
+        // Lua modules over Debian's C libraries (openssl over libcrypto, zlib over libz).
+        .target(name: "CNSEModules", dependencies: ["CLua", "COpenSSL"], linkerSettings: [.linkedLibrary("z")]),
 
         .target(name: "NSEWire"),
         .target(name: "NSEPolicy"),
         .target(name: "NSESystem", dependencies: ["CSandboxSys"]),
         .target(name: "NSESandbox", dependencies: ["NSEPolicy", "NSESystem", "CSeccomp"]),
-        .target(name: "NSEChild", dependencies: ["NSEWire", "NSESystem", "NSESandbox", "CSandboxSys", "CLua", "CLPeg"]),
+        .target(name: "NSEChild", dependencies: ["NSEWire", "NSESystem", "NSESandbox", "CSandboxSys", "CLua", "CLPeg", "CNSEModules"]),
         .target(name: "NSEBroker", dependencies: [
             "NSEWire", "NSESystem", "NSEPolicy",
             .product(name: "Logging", package: "swift-log"),

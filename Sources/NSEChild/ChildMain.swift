@@ -1,4 +1,5 @@
 import CLPeg
+import CNSEModules
 import CLua
 import CSandboxSys
 import Glibc
@@ -53,6 +54,7 @@ public enum ChildMain {
         lua_pushcclosure(L, luaopen_lpeg, 0)
         lua_setfield(L, -2, "lpeg")
         nse_pop(L, 2)
+        nse_register_preloads(L) // openssl, zlib, ... (CNSEModules)
 
         // The arguments every bootstrap part receives: primitives, op numbers, shared state.
         Primitives.push(L)

@@ -1,0 +1,20 @@
+#include "CNSEModules.h"
+#include <lua5.4/lauxlib.h>
+
+/* Each module's entry point; one line per module in the table below. */
+typedef struct { const char *name; lua_CFunction open; } nse_preload;
+
+static const nse_preload preloads[] = {
+    /* { "openssl", luaopen_nse_openssl }, */
+    { NULL, NULL },
+};
+
+void nse_register_preloads(lua_State *L) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const nse_preload *p = preloads; p->name != NULL; p++) {
+        lua_pushcfunction(L, p->open);
+        lua_setfield(L, -2, p->name);
+    }
+    lua_pop(L, 2);
+}
