@@ -37,6 +37,12 @@ public final class Broker {
     public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
     /// nmap.get_ports: the host's port tables with a protocol and state ("" = any).
     public var ports: (String?, String, String) -> [Value] = { _, _, _ in [] }
+    /// nmap.add_targets: queues target specs for the scan; returns how many were
+    /// accepted, or an error. nmap.new_targets_num: how many were added so far.
+    public var addTargets: ([String]) -> (Int, String?) = { _ in (0, "adding targets is not enabled") }
+    public var newTargetsCount: () -> Int = { 0 }
+    /// Blocking work (name resolution) runs here, off the loop.
+    lazy var background = BackgroundWork(reactor: reactor)
     /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
     public var portUpdate: (String?, Int, String, PortUpdate) -> Void = { _, _, _, _ in }
 

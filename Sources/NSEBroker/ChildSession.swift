@@ -16,7 +16,8 @@ final class ChildSession {
         var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
         for op: Op in [.connect, .send, .receive, .close, .setTimeout, .getInfo, .sleep,
                        .registryAcquire, .registryRelease, .mutexLock, .mutexTryLock, .mutexUnlock,
-                       .loadModule, .readDataFile,
+                       .loadModule, .readDataFile, .fileInfo,
+                       .resolve, .dnsServers, .interfaces, .addTargets, .newTargetsNum,
                        .getPortState, .setPortState, .setPortVersion, .getPorts, .log] {
             t[op] = [.running]
         }
@@ -148,6 +149,25 @@ final class ChildSession {
             }
         case .readDataFile:
             answer(readDataFile(v[0].text ?? ""))
+        case .fileInfo:
+            answer(broker.files.info(v[0].text ?? "").map { [$0] } ?? [.none, .string("No such file or not readable by scripts")])
+        case .resolve:
+            let name = v[0].text ?? "", family = v[1].text ?? ""
+            guard !name.isEmpty, name.utf8.count < 256 else { return answer([.bool(false), .string("Failed to resolve")]) }
+            broker.background.run({ NetworkFacts.resolve(name, family: family) }) { addresses in
+                if addresses.isEmpty { answer([.bool(false), .string("Failed to resolve")]) }
+                else { answer([.bool(true), .array(addresses.map { .string($0) })]) }
+            }
+        case .dnsServers:
+            answer([.array(NetworkFacts.dnsServers().map { .string($0) })])
+        case .interfaces:
+            answer([.array(NetworkFacts.interfaces())])
+        case .addTargets:
+            let specs = v[0].arrayPart.compactMap(\.text)
+            let (added, error) = broker.addTargets(specs)
+            answer(error.map { [.none, .string($0)] } ?? [.int(Int64(added))])
+        case .newTargetsNum:
+            answer([.int(Int64(broker.newTargetsCount()))])
         case .getPortState:
             answer([broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") ?? .none])
         case .setPortState:

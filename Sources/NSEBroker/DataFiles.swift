@@ -46,6 +46,36 @@ public final class DataFiles {
         return read(real)
     }
 
+    /// lfs.attributes and lfs.dir, read-only and inside the data directories:
+    /// mode, size, modification time, and for a directory its entries.
+    public func info(_ path: String) -> Value? {
+        let full = path.hasPrefix("/") ? path : (locate(path) ?? "")
+        guard let real = DataFiles.canonical(full),
+              directories.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) else { return nil }
+        var st = stat()
+        guard stat(real, &st) == 0 else { return nil }
+        let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+        var fields: [(String, Value)] = [
+            ("mode", .string(isDir ? "directory" : (st.st_mode & S_IFMT) == S_IFREG ? "file" : "other")),
+            ("size", .int(Int64(st.st_size))),
+            ("modification", .int(Int64(st.st_mtim.tv_sec))),
+            ("access", .int(Int64(st.st_atim.tv_sec))),
+            ("change", .int(Int64(st.st_ctim.tv_sec))),
+        ]
+        if isDir, let d = opendir(real) {
+            defer { closedir(d) }
+            var names: [Value] = []
+            while let e = readdir(d), names.count < 100_000 {
+                let name = withUnsafePointer(to: e.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                names.append(.string(name))
+            }
+            fields.append(("entries", .array(names)))
+        }
+        return .record(fields)
+    }
+
     /// The largest file served: it must fit in one frame with room to spare.
     static let maxFileSize = WireLimits.maxFrameBody - 4096
 

@@ -104,6 +104,7 @@ enum Bootstrap {
         ("scheduler", bootstrapScheduler),
         ("libraries", bootstrapLibraries),
         ("nmap", bootstrapNmap),
+        ("facts", bootstrapFacts),
         ("run", bootstrapRun),
     ]
 }

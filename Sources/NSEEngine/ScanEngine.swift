@@ -27,6 +27,8 @@ public final class ScanEngine {
         broker.portState = { [unowned self] host, port, proto in
             self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
         }
+        broker.addTargets = { [unowned self] specs in self.addTargets(specs) }
+        broker.newTargetsCount = { [unowned self] in self.addedTargets }
         broker.ports = { [unowned self] host, proto, state in
             guard let host, let h = self.hostIndex[host] else { return [] }
             return self.hosts[h].ports
@@ -58,9 +60,7 @@ public final class ScanEngine {
         var report = ScanReport(startTime: start, elapsed: 0)
         let scripts = try describeAll()
         say("NSE: Loaded \(scripts.count) scripts for scanning.")
-        var names: [String: String] = [:]
-        for t in options.targets { if let n = t.targetName { names[n] = names[n] ?? t.address } }
-        let scope = NetworkScope(addresses: Set(options.targets.map(\.address)), names: names)
+        widenScope(with: options.targets)
 
         say("NSE: Script Pre-scanning.")
         report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
@@ -71,17 +71,73 @@ public final class ScanEngine {
                 hostIndex[h.target.address] = hosts.count
                 hosts.append(HostReport(target: h.target, latency: nil, ports: h.ports, startTime: now, hostFields: h.hostFields))
             }
+            scriptHosts(hosts.indices, scripts)
         } else {
-            probePorts()
+            scanAndScript(options.targets, scripts)
         }
+        // Targets scripts added (nmap.add_targets) join the scan, as in nmap.
+        while !pendingTargets.isEmpty {
+            let batch = pendingTargets
+            pendingTargets = []
+            widenScope(with: batch)
+            scanAndScript(batch, scripts)
+        }
+        report.hosts = hosts
+        onHostsDone(report)
+        say("NSE: Script Post-scanning.")
+        report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
+        report.elapsed = wallClock() - start
+        return report
+    }
 
-        // Host phase: hostrule per host, portrule per host and scriptable port.
-        if !hosts.isEmpty {
-            say(hosts.count == 1 ? "NSE: Script scanning \(hosts[0].target.address)." : "NSE: Script scanning \(hosts.count) hosts.")
+    /// Where scripts may connect: every host of the scan so far.
+    private var scope = NetworkScope()
+    private var pendingTargets: [ScanTarget] = []
+    private var addedTargets = 0
+
+    private func widenScope(with targets: [ScanTarget]) {
+        for t in targets {
+            scope.addresses.insert(t.address)
+            if let n = t.targetName, scope.names[n] == nil { scope.names[n] = t.address }
         }
+    }
+
+    /// nmap.add_targets: only with the `newtargets` script argument, as nselib's
+    /// target library requires, checked again here; at most `max-newtargets`.
+    private func addTargets(_ specs: [String]) -> (Int, String?) {
+        let args = options.scriptArgs
+        guard !args["newtargets"].isNone || args.arrayPart.contains(.string("newtargets")) else {
+            return (0, "to add targets run with --script-args 'newtargets'")
+        }
+        let limit = Int(args["max-newtargets"].text ?? "") ?? 0
+        var added = 0
+        for spec in specs {
+            guard let parsed = try? TargetParser().parse([spec]) else { continue }
+            for t in parsed where hostIndex[t.address] == nil && !pendingTargets.contains(where: { $0.address == t.address }) {
+                if limit > 0 && addedTargets >= limit { return (added, nil) }
+                pendingTargets.append(t)
+                added += 1
+                addedTargets += 1
+            }
+        }
+        return (added, nil)
+    }
+
+    /// Scans targets' ports, then runs the host phase on them.
+    private func scanAndScript(_ targets: [ScanTarget], _ scripts: [ScriptInfo]) {
+        let first = hosts.count
+        probePorts(targets)
+        scriptHosts(first..<hosts.count, scripts)
+    }
+
+    /// The host phase for some hosts: hostrule per host, portrule per scriptable port.
+    private func scriptHosts(_ range: Range<Int>, _ scripts: [ScriptInfo]) {
+        guard !range.isEmpty else { return }
+        say(range.count == 1 ? "NSE: Script scanning \(hosts[range.lowerBound].target.address)." : "NSE: Script scanning \(range.count) hosts.")
         _ = runPhase(scripts, rule: "hostrule|portrule", scope: scope, instances: { [unowned self] rule in
             var out: [(ScanTarget?, PortReport?, Int?)] = []
-            for (i, h) in self.hosts.enumerated() {
+            for i in range {
+                let h = self.hosts[i]
                 if rule == "hostrule" { out.append((h.target, nil, i)) }
                 else {
                     for p in h.ports where ["open", "open|filtered", "unfiltered"].contains(p.state) {
@@ -98,29 +154,23 @@ public final class ScanEngine {
                 self.hosts[hostIndex].hostScripts.append(result)
             }
         })
-        let hostsEnd = wallClock()
-        for i in hosts.indices { hosts[i].endTime = hostsEnd }
-        report.hosts = hosts
-        onHostsDone(report)
-        say("NSE: Script Post-scanning.")
-        report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
-        report.elapsed = wallClock() - start
-        return report
+        let end = wallClock()
+        for i in range { hosts[i].endTime = end }
     }
 
     /// The connect scan of every target's ports, with nmap's -v lines.
-    private func probePorts() {
+    private func probePorts(_ targets: [ScanTarget]) {
         let probeStart = wallClock()
-        let total = options.targets.count * options.ports.tcp.count
-        if verbose && !options.targets.isEmpty {
+        let total = targets.count * options.ports.tcp.count
+        if verbose && !targets.isEmpty {
             onOutputLine("Initiating Connect Scan at \(NormalReport.clock(probeStart))")
-            let who = options.targets.count == 1 ? options.targets[0].address : "\(options.targets.count) hosts"
-            onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(options.targets.count > 1 ? "/host" : "")]")
+            let who = targets.count == 1 ? targets[0].address : "\(targets.count) hosts"
+            onOutputLine("Scanning \(who) [\(options.ports.tcp.count) port\(options.ports.tcp.count == 1 ? "" : "s")\(targets.count > 1 ? "/host" : "")]")
         }
         let hostsStart = wallClock()
         let probe = PortProbe(reactor: broker.reactor)
-        probe.scan(hosts: options.targets.map(\.address), ports: options.ports.tcp)
-        for t in options.targets {
+        probe.scan(hosts: targets.map(\.address), ports: options.ports.tcp)
+        for t in targets {
             let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
@@ -131,7 +181,7 @@ public final class ScanEngine {
             hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports,
                                     startTime: hostsStart))
         }
-        if verbose && !options.targets.isEmpty {
+        if verbose && !targets.isEmpty {
             let now = wallClock()
             onOutputLine("Completed Connect Scan at \(NormalReport.clock(now)), \(NormalReport.format2(now - probeStart))s elapsed (\(total) total ports)")
         }

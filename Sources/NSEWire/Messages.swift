@@ -27,12 +27,20 @@ public enum Op: UInt8, CaseIterable, Sendable {
     // Files the child may read through the broker.
     case loadModule = 30
     case readDataFile = 31
+    case fileInfo = 32
 
     // The broker's port table.
     case getPortState = 40
     case setPortState = 41      // one-way
     case setPortVersion = 42    // one-way
     case getPorts = 43
+
+    // Facts about the network and the scan.
+    case resolve = 44
+    case dnsServers = 45
+    case interfaces = 46
+    case addTargets = 47
+    case newTargetsNum = 48
 
     // Output.
     case log = 50               // one-way
@@ -75,6 +83,10 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .registryRelease: return [.string, .tableOrNil]                  // scope, contents (nil: unchanged)
         case .mutexLock, .mutexTryLock, .mutexUnlock: return [.string, .int]   // key, thread
         case .getPorts: return [.string, .string]                             // protocol, state ("" = any)
+        case .fileInfo: return [.string]                                      // path
+        case .resolve: return [.string, .string]                              // name, family
+        case .dnsServers, .interfaces, .newTargetsNum: return []
+        case .addTargets: return [.table]                                     // target specs
         case .loadModule: return [.string]                                    // module name
         case .readDataFile: return [.string]                                  // relative data file name
         case .getPortState: return [.int, .string]                            // port, protocol
