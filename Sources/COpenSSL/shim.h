@@ -1,3 +1,24 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+
+/* The broker's TLS client (Sources/NSEBroker/TLSSession.swift): OpenSSL's
+ * function-like macros and 64-bit option masks, as functions Swift can call. */
+static inline int nsebox_tls_ctx_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline int nsebox_tls_ctx_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+static inline void nsebox_tls_ctx_configure(SSL_CTX *ctx) {
+    /* Every workaround, old servers' renegotiation, no tickets (no session reuse).
+     * A peer closing without close_notify stays an error, as in nmap. */
+    SSL_CTX_set_options(ctx, SSL_OP_ALL | SSL_OP_NO_TICKET | SSL_OP_LEGACY_SERVER_CONNECT
+                             | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+}
+static inline int nsebox_tls_set_server_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}

@@ -80,8 +80,18 @@ public enum NormalReport {
                 let who = h.target.targetName.map { "\($0) (\(h.target.address))" } ?? h.target.address
                 out.append("All \(n) scanned ports on \(who) are in ignored states.")
             }
-            let reasonText = reasons.count == 1 ? (reasons.keys.first ?? "") : why
-            out.append("Not shown: \(n) \(hidden) tcp port\(n == 1 ? "" : "s") (\(reasonText))")
+            _ = why
+            // Per protocol, as nmap: "Not shown: 997 closed tcp ports (conn-refused), 5 closed udp ports (port-unreach)".
+            var pieces: [String] = []
+            for proto in [PortProtocol.tcp, .udp] {
+                let mine = h.ports.filter { $0.state == hidden && $0.proto == proto }
+                guard !mine.isEmpty else { continue }
+                let byReason = Dictionary(grouping: mine, by: \.reason).sorted { $0.value.count > $1.value.count }
+                let reasonText = byReason.map { byReason.count == 1 ? $0.key : "\($0.value.count) \($0.key)" }.joined(separator: ", ")
+                pieces.append("\(mine.count) \(hidden) \(proto.rawValue) port\(mine.count == 1 ? "" : "s") (\(reasonText))")
+            }
+            _ = n
+            out.append("Not shown: " + pieces.joined(separator: ", "))
         } else {
             out.append("")
         }

@@ -170,8 +170,11 @@ public final class ScanEngine {
         let hostsStart = wallClock()
         let probe = PortProbe(reactor: broker.reactor)
         probe.scan(hosts: targets.map(\.address), ports: options.ports.tcp)
+        if !options.ports.udp.isEmpty {
+            probe.scanUDP(hosts: targets.map(\.address), ports: options.ports.udp, payloads: options.udpPayloads)
+        }
         for t in targets {
-            let ports = (probe.results[t.address] ?? []).sorted { $0.port < $1.port }.map {
+            let ports = (probe.results[t.address] ?? []).sorted { ($0.proto, $0.port) < ($1.proto, $1.port) }.map {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
             }

@@ -16,6 +16,8 @@ public struct ScanOptions: Sendable {
     public var scriptTimeout: Double?
     /// Seconds between progress lines on stderr (--stats-every); nil or 0: none.
     public var progressEvery: Double? = 10
+    /// nmap-payloads, for the UDP scan.
+    public var udpPayloads = UDPPayloads()
     /// Hosts and ports from an earlier nmap scan (--nmap-xml): no port scan then.
     public var imported: [ImportedHost]?
 

@@ -43,6 +43,9 @@ struct Nsebox: ParsableCommand {
     @Flag(name: .customLong("sT", withSingleDash: true), help: "TCP connect scan (the only port scan nsebox does).")
     var connectScan = false
 
+    @Flag(name: .customLong("sU", withSingleDash: true), help: "UDP scan (with nmap's payloads; open|filtered when nothing answers).")
+    var udpScan = false
+
     @Flag(name: .customLong("Pn", withSingleDash: true), help: "Treat every host as up (nsebox never pings).")
     var noPing = false
 
@@ -109,11 +112,20 @@ struct Nsebox: ParsableCommand {
             let wanted = Set(parsedTargets.map(\.address))
             parsedTargets = imported.map(\.target).filter { wanted.isEmpty || wanted.contains($0.address) }
         }
-        let selection: PortSelection
+        // As in nmap: TCP unless only -sU is given; both with -sT -sU.
+        let scanTCP = connectScan || !udpScan
+        var selection: PortSelection
         if let ports {
-            selection = try PortSpecParser(services: services).parse(ports, scanTCP: true, scanUDP: false)
+            selection = try PortSpecParser(services: services).parse(ports, scanTCP: scanTCP, scanUDP: udpScan)
         } else {
-            selection = PortSelection(tcp: services.topPorts(1000, protocol: .tcp), udp: [])
+            selection = PortSelection(tcp: services.topPorts(1000, protocol: .tcp), udp: services.topPorts(1000, protocol: .udp))
+        }
+        if !scanTCP { selection.tcp = [] }
+        if !udpScan {
+            if !selection.udp.isEmpty && ports != nil {
+                FileHandleOut.stderr("WARNING: Your ports include \"U:\" but you haven't specified UDP scan with -sU.\n")
+            }
+            selection.udp = []
         }
         let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
         var argTexts: [String] = []
@@ -148,6 +160,9 @@ struct Nsebox: ParsableCommand {
             FileHandleOut.put(machineOnStdout ? 2 : 1, "WARNING: No targets were specified, so 0 hosts scanned.\n")
         }
         options.progressEvery = progressEvery
+        if udpScan, let payloadPath = ServiceTable.locateDataFile("nmap-payloads", datadir: datadir, environment: env) {
+            options.udpPayloads = try UDPPayloads.load(path: payloadPath)
+        }
         options.imported = imported?.filter { h in parsedTargets.contains { $0.address == h.target.address } }
         let engine = try ScanEngine(options: options)
         engine.onHostsDone = { screen(NormalReport.renderHosts($0)) }
