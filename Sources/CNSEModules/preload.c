@@ -4,8 +4,17 @@
 /* Each module's entry point; one line per module in the table below. */
 typedef struct { const char *name; lua_CFunction open; } nse_preload;
 
+int luaopen_nse_openssl(lua_State *L); /* openssl*.c */
+int luaopen_nse_cert(lua_State *L);    /* cert.c */
+
+int luaopen_nse_zlib(lua_State *L);   /* zlib.c */
+int luaopen_nse_bit32(lua_State *L);  /* bit32.c */
+
 static const nse_preload preloads[] = {
-    /* { "openssl", luaopen_nse_openssl }, */
+    { "openssl", luaopen_nse_openssl },
+    { "nsebox_cert", luaopen_nse_cert },
+    { "zlib", luaopen_nse_zlib },
+    { "bit32", luaopen_nse_bit32 },
     { NULL, NULL },
 };
 

@@ -3,8 +3,8 @@
  * with read, lines, write, flush and close. Our own binding over Debian's libz.
  *
  * Memory: every buffer zlib writes into is owned either by a stream userdata (freed
- * by close or __gc) or by the function using it, which runs no Lua code while it
- * holds it, so a Lua error can never leak one.
+ * by close or __gc), by a userdata on the stack, or by the function using it, which
+ * runs no Lua code while it holds it, so a script's error never leaks one.
  *
  * Streams call their source (inflate) or sink (deflate) with lua_call: a source or
  * sink that yields (a socket call inside a script thread) is not supported. nselib
@@ -30,7 +30,7 @@ typedef struct {
     z_stream z;
     int kind;
     int live;          /* inflateInit/deflateInit done, End not yet */
-    int ended;         /* inflate: Z_STREAM_END seen (or input exhausted) */
+    int ended;         /* Z_STREAM_END seen (inflate: or the input ran out) */
     int source_done;   /* inflate: the source has no more data */
     int peer_type;     /* LUA_TSTRING (inflate only), LUA_TFUNCTION, or LUA_TTABLE for objects */
     unsigned char *in; /* inflate: a copy of the current input chunk */
@@ -164,8 +164,7 @@ static int z_decompress(lua_State *L) {
         free(out);
         return luaL_error(L, "zlib: cannot decompress: %s", error);
     }
-    /* A memory error in pushlstring would leak `out`: copy it into a userdata first
-     * is no better, so accept that one (the child is short-lived). */
+    /* Only a memory error in pushlstring could leak `out` (the child then ends). */
     lua_pushlstring(L, (const char *)out, produced);
     free(out);
     return 1;

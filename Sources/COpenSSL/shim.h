@@ -7,9 +7,6 @@
 static inline int nsebox_tls_ctx_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
-static inline int nsebox_tls_ctx_set_max_proto_version(SSL_CTX *ctx, int version) {
-    return (int)SSL_CTX_set_max_proto_version(ctx, version);
-}
 static inline void nsebox_tls_ctx_configure(SSL_CTX *ctx) {
     /* Every workaround, old servers' renegotiation, no tickets (no session reuse).
      * A peer closing without close_notify stays an error, as in nmap. */

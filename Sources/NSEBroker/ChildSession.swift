@@ -14,7 +14,8 @@ final class ChildSession {
     /// Which requests a child may send in which state (OpenSSH's monitor table).
     static let permitted: [Op: Set<State>] = {
         var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
-        for op: Op in [.connect, .send, .receive, .close, .setTimeout, .getInfo, .sleep,
+        for op: Op in [.connect, .send, .sendTo, .receive, .close, .setTimeout, .getInfo, .sleep,
+                       .reconnectSSL, .getSSLCertificate,
                        .registryAcquire, .registryRelease, .mutexLock, .mutexTryLock, .mutexUnlock,
                        .loadModule, .readDataFile, .fileInfo,
                        .resolve, .dnsServers, .interfaces, .addTargets, .newTargetsNum,
@@ -108,6 +109,15 @@ final class ChildSession {
         case .send:
             guard let s = socket(v[0]), case .bytes(let data) = v[1] else { return }
             s.send(data, reply: answer)
+        case .sendTo:
+            guard let s = socket(v[0]), case .bytes(let data) = v[3] else { return }
+            let host = v[1].text ?? "", port = Int(v[2].int ?? -1)
+            guard (0...65535).contains(port), let address = job.scope.address(for: host),
+                  let sa = SocketAddress(ip: address, port: port) else {
+                broker.onDenied(job.scriptName, "sendto \(host):\(port) refused: not a host under scan")
+                return answer([.bool(false), .string("nsebox: \(host) is not a host under scan")])
+            }
+            s.sendTo(sa, data, reply: answer)
         case .receive:
             guard let s = socket(v[0]) else { return }
             guard let mode = ReceiveMode(rawValue: v[1].int ?? -1) else { return violation("bad receive mode") }
@@ -118,6 +128,12 @@ final class ChildSession {
         case .setTimeout:
             guard let s = socket(v[0]) else { return }
             s.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000))
+        case .reconnectSSL:
+            guard let s = socket(v[0]) else { return }
+            s.startTLS(reply: answer)
+        case .getSSLCertificate:
+            guard let s = socket(v[0]) else { return }
+            s.peerCertificate(reply: answer)
         case .getInfo:
             guard let s = socket(v[0]) else { return }
             s.info(reply: answer)
@@ -217,8 +233,8 @@ final class ChildSession {
     }
 
     private func connect(_ s: NetSocket, host: String, port: Int, proto: String, reply: @escaping NetSocket.Reply) {
-        guard proto == "tcp" || proto == "udp" else {
-            return reply([.bool(false), .string(proto == "ssl" ? "sorry, you don't have OpenSSL" : "unknown protocol '\(proto)'")])
+        guard proto == "tcp" || proto == "udp" || proto == "ssl" else {
+            return reply([.bool(false), .string("unknown protocol '\(proto)'")])
         }
         guard (0...65535).contains(port) else { return reply([.none, .string("port out of range")]) }
         guard let address = job.scope.address(for: host) else {
@@ -229,7 +245,17 @@ final class ChildSession {
             return reply([.bool(false), .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
         }
         guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
-        s.connect(to: sa, udp: proto == "udp", reply: reply)
+        s.serverName = serverName(host: host, address: address)
+        s.connect(to: sa, udp: proto == "udp", tls: proto == "ssl", reply: reply)
+    }
+
+    /// The name TLS sends as SNI on this connection, as nmap does: the name the
+    /// script connected to, or the target name of the job's host when the script
+    /// gave that host's address. Never an address.
+    private func serverName(host: String, address: String) -> String? {
+        if host != address && !job.scope.addresses.contains(host) { return host }
+        if let h = job.host, h["ip"].text == address, let name = h["targetname"].text, !name.isEmpty { return name }
+        return nil
     }
 
     /// `?name` asks for fetchfile's answer (a path); anything else is a read.

@@ -5,7 +5,8 @@ import NSEWire
 /// A network socket a script asked for, owned by the broker. Operations run one at a
 /// time in the order the script issued them, each bounded by the socket's timeout,
 /// and answer with nmap's return conventions: `true[, data]`, or `nil, "TIMEOUT" |
-/// "EOF" | error text`.
+/// "EOF" | error text`. A TCP socket may carry TLS (`TLSSession`), from the connect
+/// or from a later `startTLS`; sends and receives then move plaintext.
 final class NetSocket {
     typealias Reply = ([Value]) -> Void
 
@@ -26,6 +27,9 @@ final class NetSocket {
     private var busy = false
     private var queued: [() -> Void] = []
     private var timer: Int?
+    private var tls: TLSSession?
+    /// The name for SNI when TLS starts: the host name the script connected to.
+    var serverName: String?
     /// Called with every byte sent and received (the audit hook).
     var onTraffic: ((_ sent: Bool, _ bytes: ArraySlice<UInt8>) -> Void)?
 
@@ -33,12 +37,14 @@ final class NetSocket {
 
     var isOpen: Bool { handle != nil }
     var isBusy: Bool { busy }
+    var isTLS: Bool { tls != nil }
 
     deinit { closeNow() }
 
     // MARK: operations
 
-    func connect(to address: SocketAddress, udp: Bool, reply: @escaping Reply) {
+    /// Connects; with `tls`, also runs the TLS handshake, both within one timeout.
+    func connect(to address: SocketAddress, udp: Bool, tls useTLS: Bool = false, reply: @escaping Reply) {
         enqueue { [self] in
             closeNow()
             isUDP = udp
@@ -50,17 +56,60 @@ final class NetSocket {
             guard raw >= 0 else { return finish(reply, [.none, "ERROR"]) }
             let h = Handle(FileDescriptor(taking: raw))
             handle = h
-            let r = address.withSockaddr { Glibc.connect(h.raw, $0, $1) }
-            if r == 0 { return connected(reply) }
-            guard errno == EINPROGRESS else { return failConnect(reply, errno) }
             armTimeout { [self] in failConnect(reply, ETIMEDOUT) }
+            let r = address.withSockaddr { Glibc.connect(h.raw, $0, $1) }
+            if r == 0 { return connected(h, tls: useTLS, reply) }
+            guard errno == EINPROGRESS else { return failConnect(reply, errno) }
             reactor.watch(h.raw, .write) { [self] _, _, _ in
                 reactor.unwatch(h.raw)
                 var err: Int32 = 0
                 var len = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(h.raw, SOL_SOCKET, SO_ERROR, &err, &len)
-                if err == 0 { connected(reply) } else { failConnect(reply, err) }
+                if err == 0 { connected(h, tls: useTLS, reply) } else { failConnect(reply, err) }
             }
+        }
+    }
+
+    /// Starts TLS on a connected TCP socket (STARTTLS; nmap's reconnect_ssl). Already
+    /// TLS: `true` at once, as in nmap. After a failed handshake the socket stays
+    /// open but unusable (sends and receives answer "ERROR"), as in nmap.
+    func startTLS(reply: @escaping Reply) {
+        enqueue { [self] in
+            guard let h = handle, !isUDP else { return finish(reply, [.none, "ERROR"]) }
+            if tls != nil { return finish(reply, [.bool(true)]) }
+            inbound = []
+            atEOF = false
+            armTimeout { [self] in
+                tls?.abandon()
+                finish(reply, [.none, "TIMEOUT"])
+            }
+            handshake(h, reply) { [self] in finish(reply, [.none, "ERROR"]) }
+        }
+    }
+
+    /// The peer's certificate (DER) of a TLS socket.
+    func peerCertificate(reply: @escaping Reply) {
+        enqueue { [self] in
+            guard handle != nil, let tls else { return finish(reply, [.none, "not a SSL socket"]) }
+            guard let der = tls.peerCertificate() else { return finish(reply, [.none, "no peer certificate"]) }
+            finish(reply, [.bool(true), .bytes(der)])
+        }
+    }
+
+    /// sendto on an unconnected UDP socket, created at first use.
+    func sendTo(_ address: SocketAddress, _ data: [UInt8], reply: @escaping Reply) {
+        enqueue { [self] in
+            if handle == nil {
+                let raw = Glibc.socket(address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                guard raw >= 0 else { return finish(reply, [.none, "ERROR"]) }
+                handle = Handle(FileDescriptor(taking: raw))
+                isUDP = true
+            }
+            guard let h = handle, isUDP else { return finish(reply, [.none, "ERROR"]) }
+            let n = data.withUnsafeBytes { p in address.withSockaddr { Glibc.sendto(h.raw, p.baseAddress, p.count, 0, $0, $1) } }
+            if n < 0 { return finish(reply, [.none, "ERROR"]) }
+            onTraffic?(true, data[...])
+            finish(reply, [.bool(true)])
         }
     }
 
@@ -70,17 +119,16 @@ final class NetSocket {
             var offset = 0
             func pump() {
                 while offset < data.count {
-                    let n: Int? = try? h.fd.write(data[offset...])
-                    if let n {
+                    switch writeSome(h, data[offset...]) {
+                    case .done(let n):
                         onTraffic?(true, data[offset..<offset + n])
                         offset += n
-                        continue
-                    }
-                    if errno == EAGAIN || errno == EWOULDBLOCK {
-                        reactor.watch(h.raw, .write) { _, _, _ in pump() }
+                    case .wait(let events):
+                        reactor.watch(h.raw, events) { _, _, _ in pump() }
                         return
+                    case .eof, .failed:
+                        return finish(reply, [.none, "ERROR"])
                     }
-                    return finish(reply, [.none, "ERROR"])
                 }
                 finish(reply, [.bool(true)])
             }
@@ -109,10 +157,10 @@ final class NetSocket {
             func pump() {
                 while !satisfied() && !atEOF && inbound.count < WireLimits.maxReceiveChunk {
                     guard let chunk = readSome(h) else {
-                        reactor.watch(h.raw, .read) { _, _, _ in pump() }
+                        reactor.watch(h.raw, readWaitsFor) { _, _, _ in pump() }
                         return
                     }
-                    if chunk.isEmpty { atEOF = true; break }
+                    if chunk.isEmpty { if readError == nil { atEOF = true }; break }
                     onTraffic?(false, chunk[...])
                     inbound.append(contentsOf: chunk)
                     if isUDP { break }
@@ -151,17 +199,30 @@ final class NetSocket {
         reactor.cancel(timer)
         timer = nil
         if let h = handle { reactor.unwatch(h.raw) }
+        tls?.shutdown()
+        tls = nil
         handle = nil
     }
 
     // MARK: plumbing
 
     private var readError: Int32?
+    /// What the last read that found nothing waits for (TLS may need to write first).
+    private var readWaitsFor: Reactor.Events = .read
 
     /// Reads what is there: nil when nothing is (or on error, noted in readError),
     /// empty at end of stream.
     private func readSome(_ h: Handle) -> [UInt8]? {
         var buf = [UInt8](repeating: 0, count: 65536)
+        if let tls {
+            switch tls.read(into: &buf) {
+            case .done(let n): buf.removeSubrange(n...); return buf
+            case .wait(let events): readWaitsFor = events; return nil
+            case .eof: return []
+            case .failed: readError = EPROTO; return []
+            }
+        }
+        readWaitsFor = .read
         let n = buf.withUnsafeMutableBytes { Glibc.recv(h.raw, $0.baseAddress, $0.count, 0) }
         if n >= 0 { buf.removeSubrange(n...); return buf }
         if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
@@ -170,8 +231,29 @@ final class NetSocket {
         return []
     }
 
-    private func connected(_ reply: @escaping Reply) {
+    /// Writes what the socket takes now.
+    private func writeSome(_ h: Handle, _ data: ArraySlice<UInt8>) -> TLSSession.Step {
+        if let tls { return tls.write(data) }
+        do { return try h.fd.write(data).map { .done($0) } ?? .wait(.write) } catch { return .failed }
+    }
+
+    private func connected(_ h: Handle, tls useTLS: Bool, _ reply: @escaping Reply) {
+        // A failed handshake closes the socket: nil, "ERROR" (what nmap answers
+        // for a plain-text peer).
+        if useTLS { return handshake(h, reply) { [self] in failConnect(reply, EPROTO) } }
         finish(reply, [.bool(true)])
+    }
+
+    /// Runs the TLS handshake under the timeout already armed.
+    private func handshake(_ h: Handle, _ reply: @escaping Reply, failed: @escaping () -> Void) {
+        guard let session = TLSSession(fd: h.raw, serverName: serverName, reactor: reactor) else {
+            return failed()
+        }
+        tls = session
+        session.handshake { [weak self] ok in
+            guard let self, self.tls === session else { return }
+            if ok { self.finish(reply, [.bool(true)]) } else { failed() }
+        }
     }
 
     private func failConnect(_ reply: @escaping Reply, _ e: Int32) {

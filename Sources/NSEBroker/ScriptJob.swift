@@ -1,8 +1,9 @@
 import NSEWire
 
-/// One unit of work for a child: describe a script, or run one script instance.
+/// One unit of work for a child: describe a script, run one script instance, or
+/// evaluate a script's rules on sample tables (`nsebox compat`).
 public struct ScriptJob: Sendable {
-    public enum Mode: String, Sendable { case describe, instance }
+    public enum Mode: String, Sendable { case describe, instance, rules }
     public var mode: Mode
     public var scriptPath: String
     public var scriptName: String

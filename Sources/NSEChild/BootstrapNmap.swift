@@ -181,15 +181,16 @@ function Socket:connect(host, port, proto)
   end
   proto = proto or self.proto or "tcp"
   self.proto = proto
-  if proto == "ssl" then return false, "sorry, you don't have OpenSSL" end
+  -- "ssl": the broker connects and runs the TLS handshake within the timeout.
   local ok, err = rpc("connect", self.id, address, number, proto)
   if ok then self.connected = true; self.buf = "" end
+  self.ssl = (ok and proto == "ssl") or nil
   return ok, err
 end
 
 -- nmap raises an error when a TCP socket that is not connected is used.
 local function check_open(self)
-  if not self.connected and self.proto ~= "udp" then error("socket must be connected\n", 3) end
+  if not self.connected and self.proto ~= "udp" then error("socket must be connected", 3) end
 end
 
 function Socket:send(data)
@@ -198,7 +199,12 @@ function Socket:send(data)
 end
 
 function Socket:sendto(host, port, data)
-  return false, "sendto is not supported by nsebox yet"
+  local address = host_of(host)
+  local number = type(port) == "table" and port.number or port
+  number = math.tointeger(tonumber(number))
+  if type(address) ~= "string" or not number then error("bad argument to 'sendto' (host and port expected)", 2) end
+  if self.proto ~= "udp" then check_open(self) end
+  return rpc("sendTo", self.id, address, number, tostring(data))
 end
 
 -- receive, receive_bytes and receive_lines read from the broker; only receive_buf
@@ -244,6 +250,7 @@ end
 function Socket:close()
   self.buf = ""
   self.connected = false
+  self.ssl = nil
   return rpc("close", self.id)
 end
 
@@ -262,8 +269,37 @@ function Socket:get_info()
 end
 
 function Socket:bind() return nil, "bind is not supported by nsebox yet" end
-function Socket:reconnect_ssl() return false, "sorry, you don't have OpenSSL" end
-function Socket:get_ssl_certificate() return nil end
+-- STARTTLS: the broker starts TLS on the connected socket. Like nmap, after a
+-- failed handshake sends and receives fail and close still succeeds.
+function Socket:reconnect_ssl()
+  check_open(self)
+  local ok, err = rpc("reconnectSSL", self.id)
+  if ok then self.ssl = true end
+  return ok, err
+end
+
+-- nmap's argument error for a bad socket, worded as Lua words it for a C method:
+-- "calling 'f' on bad self (...)" when called as a method, else "bad argument #1".
+local getinfo = debug.getinfo
+local function bad_self(msg)
+  local info = getinfo(2, "n") or {}
+  if info.namewhat == "method" then
+    error(string.format("calling '%s' on bad self (%s)", tostring(info.name), msg), 3)
+  end
+  error(string.format("bad argument #1 to '%s' (%s)", info.name or "?", msg), 3)
+end
+
+-- The peer's certificate, parsed by the nsebox_cert module from the DER bytes the
+-- broker sends. As in nmap, asking a socket without TLS is an error.
+function Socket:get_ssl_certificate()
+  if not (self.ssl and self.connected) then bad_self("not a SSL socket") end
+  local ok, der = rpc("getSSLCertificate", self.id)
+  if not ok then return nil, der end
+  if package.preload.nsebox_cert == nil and package.loaded.nsebox_cert == nil then
+    return nil, "certificate parsing unavailable"
+  end
+  return require("nsebox_cert").parse(der)
+end
 
 nmap.socket = {
   sleep = function(seconds)
@@ -275,5 +311,6 @@ nmap.socket = {
     rpc("sleep", math.tointeger(math.floor(math.min(ms, 86400000) + 0.5)))
   end,
 }
+nmap.socket.parse_ssl_certificate = function(der) return require("nsebox_cert").parse_der(der) end -- nmap's: DER only; libcrypto starts on first use
 package.loaded["nmap.socket"] = nmap.socket
 """#

@@ -22,14 +22,20 @@ rawset(stdnse, "getinfo", function() local t = S.thread(); return t and (job.scr
 rawset(stdnse, "gethostport", function() return S.host, S.port end)
 rawset(stdnse, "isworker", function() local t = S.thread(); return t ~= nil and not t.main end)
 local QUIET = {}
+local quiet_reason  -- why the last silent_require failed (for the compat report)
 rawset(stdnse, "silent_require", function(...)
   local ok, mod = pcall(require, ...)
-  if not ok then error(QUIET) end
+  if not ok then
+    if mod ~= QUIET then quiet_reason = tostring(mod) end  -- else a nested silent_require's
+    error(QUIET)
+  end
   return mod
 end)
 -- nmap's Lua state has these as globals too, not only through require.
 rawset(_G, "nmap", nmap)
 rawset(_G, "lpeg", require "lpeg")
+rawset(_G, "bit32", require "bit32")  -- Lua 5.3's compatibility library, which nmap's Lua has
+rawset(_G, "zlib", require "zlib")
 require "strict" (_G)
 
 -- Lua values -> normal output text: a sequence's items first, then string keys,
@@ -113,7 +119,7 @@ local function describe()
     description = tostring(rawget(env, "description") or ""),
     author = type(rawget(env, "author")) == "table" and table.concat(strings(rawget(env, "author")), ", ") or tostring(rawget(env, "author") or ""),
     license = tostring(rawget(env, "license") or ""),
-  }
+  }, env
 end
 
 -- Running: the rule, then the action, in the main script thread.
@@ -167,7 +173,56 @@ local function instance()
   return {status = "output", output = str, structured = tab ~= nil and structure(tab, 0) or nil}
 end
 
-local ok, result = pcall(job.mode == "describe" and describe or instance)
+-- Evaluating rules (nsebox compat): load the script as describe does, then call
+-- each of its rules on the sample host and ports in one script thread, each call
+-- protected, and report every result.
+local function rules()
+  local described
+  local calls = {}
+  local function main()
+    local ok, d, env = pcall(describe)
+    if not ok then d = {status = "error", message = tostring(d)} end
+    described = d
+    if d.status ~= "ok" then return end
+    local host = build_host(job.host)
+    local samples = {}
+    for _, p in ipairs(job.sample_ports or {}) do samples[#samples + 1] = p end
+    for _, r in ipairs(d.rules) do
+      local argsets
+      if r == "hostrule" then argsets = {{host}}
+      elseif r == "portrule" then
+        argsets = {}
+        for _, p in ipairs(samples) do argsets[#argsets + 1] = {host, p, sample = p.number .. "/" .. p.protocol} end
+      else argsets = {{}} end
+      for _, a in ipairs(argsets) do
+        S.host, S.port = a[1], a[2]
+        rawset(env, "SCRIPT_TYPE", r)  -- as nmap sets it for the rule's thread
+        local call = {rule = r, sample = a.sample}
+        local okc, v = pcall(rawget(env, r), table.unpack(a, 1, 2))
+        if okc then
+          call.value = v and true or false
+        else
+          if type(v) == "table" and v.errtype == "nmap.new_try" then v = v.message end
+          call.error = tostring(v)
+        end
+        calls[#calls + 1] = call
+      end
+    end
+  end
+  S.main_thread = S.new_thread(main, true)
+  local r = S.run()
+  S.before_yield()
+  local d = described or {status = "error", message = tostring(r[2])}
+  if d.status == "skip" then
+    return {status = "error", message = "a required library is missing: " .. tostring(quiet_reason)}
+  end
+  if d.status ~= "ok" then return {status = "error", message = d.message} end
+  if not r[1] then return {status = "error", message = "while loading the script for its rules: " .. tostring(r[2])} end
+  return {status = "ok", rules = d.rules, calls = calls}
+end
+
+local modes = {describe = describe, instance = instance, rules = rules}
+local ok, result = pcall(modes[job.mode] or instance)
 if not ok then result = {status = "error", message = tostring(result)} end
 rt.notify(OP.result, result)
 """#

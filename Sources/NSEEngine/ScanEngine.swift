@@ -348,7 +348,7 @@ public final class ScanEngine {
             ("forced", .bool(file.forced)),
             ("args", options.scriptArgs),
             ("is_privileged", .bool(geteuid() == 0)),
-            ("have_ssl", .bool(false)),
+            ("have_ssl", .bool(true)),
             ("timing_level", .int(3)),
         ]
     }

@@ -16,6 +16,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case setTimeout = 14    // one-way
     case getInfo = 15
     case sleep = 16
+    case reconnectSSL = 17      // TLS on a connected TCP socket (STARTTLS)
+    case getSSLCertificate = 18 // the peer's certificate, DER
+    case sendTo = 19            // unconnected UDP
 
     // Registries, held by the broker.
     case registryAcquire = 20
@@ -79,6 +82,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .setTimeout: return [.int, .int]                                 // sock, ms
         case .getInfo: return [.int]                                          // sock
         case .sleep: return [.int]                                            // ms
+        case .reconnectSSL: return [.int]                                     // sock
+        case .getSSLCertificate: return [.int]                                // sock
+        case .sendTo: return [.int, .string, .int, .string]                   // sock, host, port, data
         case .registryAcquire: return [.string]                               // scope
         case .registryRelease: return [.string, .tableOrNil]                  // scope, contents (nil: unchanged)
         case .mutexLock, .mutexTryLock, .mutexUnlock: return [.string, .int]   // key, thread

@@ -11,7 +11,23 @@ struct Nsebox: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nsebox",
         abstract: "Run nmap's NSE scripts, unmodified, each in its own sandboxed process.",
-        discussion: "Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1")
+        discussion: """
+            Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1
+            Corpus report: nsebox compat [--all | SCRIPT...] [--markdown FILE] (see nsebox compat --help)
+            """)
+
+    /// `nsebox compat ...` runs the corpus report; anything else is a scan. The
+    /// dispatch happens before parsing because the positional targets would take
+    /// "compat" as a host name (ArgumentParser parses a command's own positionals
+    /// before it looks for a subcommand).
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "compat" {
+            CompatCommand.main(Array(args.dropFirst()))
+        } else {
+            Nsebox.main(args)
+        }
+    }
 
     @Argument(help: "Targets: addresses, host names, CIDR blocks, ranges such as 127.0.0.1-64.")
     var targets: [String] = []

@@ -277,7 +277,7 @@ final class ServiceProcess {
 
 /// A port source giving a new kernel-chosen free port on each call (a retry
 /// after "Address already in use" gets a different one).
-private func kernelChosenPorts() -> () throws -> Int? {
+func kernelChosenPorts() -> () throws -> Int? {
     { try freeLoopbackPort() }
 }
 
@@ -296,16 +296,26 @@ final class NginxService {
     /// Scripts such as http-title only run on such a port when there is no -sV.
     static let httpLikelyPorts = [8080, 8000, 8008, 8088, 8180, 7080, 5800, 3872]
 
+    /// Ports that both `shortport.http` and `shortport.ssl` accept without -sV
+    /// (nmap-services: https-alt, https), so nmap's http library speaks TLS there.
+    static let httpsLikelyPorts = [8443, 443]
+
     enum PortChoice {
         /// A kernel-chosen free port (bind 127.0.0.1:0, close).
         case anyFree
         /// The first free port of `httpLikelyPorts`, so shortport.http matches.
         case httpLikely
+        /// The first free port of `httpsLikelyPorts` (for `tls: true`).
+        case httpsLikely
         /// Exactly this port.
         case fixed(Int)
     }
 
     let title: String
+    /// Whether nginx speaks TLS (`listen … ssl`) with a throwaway self-signed certificate.
+    let tls: Bool
+    /// The certificate's subject common name (with `tls`).
+    static let certificateName = "nsebox-test.example"
     private let service: ServiceProcess
     var port: Int { service.port }
     /// The temporary directory holding nginx.conf, the logs and `www/`.
@@ -320,15 +330,20 @@ final class NginxService {
     ///   - title: the `<title>` of `/index.html`, inserted verbatim (no escaping).
     ///   - robots: the content of `/robots.txt`.
     ///   - files: more documents, path relative to the root -> content.
+    ///   - tls: serve HTTPS with a self-signed certificate made by the `openssl` CLI
+    ///     (CN `certificateName`, RSA 2048, valid one day) in the temporary directory.
     init(
         title: String,
         robots: String = "User-agent: *\nDisallow: /private/\n",
         files: [String: String] = [:],
         port choice: PortChoice = .anyFree,
+        tls: Bool = false,
         startupTimeout: TimeInterval = 10
     ) throws {
         self.title = title
+        self.tls = tls
         service = try ServiceProcess(name: "nginx")
+        if tls { try Self.makeCertificate(in: service) }
         let index = """
             <!DOCTYPE html>
             <html>
@@ -352,8 +367,8 @@ final class NginxService {
         case .fixed(let port):
             var given = false
             ports = { defer { given = true }; return given ? nil : port }
-        case .httpLikely:
-            var candidates = Self.httpLikelyPorts[...]
+        case .httpLikely, .httpsLikely:
+            var candidates = (choice.isHTTPS ? Self.httpsLikelyPorts : Self.httpLikelyPorts)[...]
             ports = {
                 while let next = candidates.popFirst() {
                     if loopbackPortIsFree(next) { return next }
@@ -363,19 +378,38 @@ final class NginxService {
         }
         let service = self.service
         let configure: (Int) throws -> [String] = { port in
-            try service.write(Self.config(directory: service.directory.path, port: port), to: "nginx.conf")
+            try service.write(Self.config(directory: service.directory.path, port: port, tls: tls), to: "nginx.conf")
             return ["-p", service.directory.path + "/", "-e", service.path("error.log"),
                     "-c", service.path("nginx.conf")]
         }
-        if case .httpLikely = choice { Self.portLock.lock() }
-        defer { if case .httpLikely = choice { Self.portLock.unlock() } }
+        let lockPort = choice.isLikely
+        if lockPort { Self.portLock.lock() }
+        defer { if lockPort { Self.portLock.unlock() } }
         try service.start(
             executable: Self.executable, ports: ports, extraLogs: ["error.log"],
             startupTimeout: startupTimeout, makeArguments: configure)
     }
 
-    static func config(directory d: String, port: Int) -> String {
-        """
+    /// Writes `cert.pem` and `key.pem` with the openssl CLI.
+    private static func makeCertificate(in service: ServiceProcess) throws {
+        let openssl = "/usr/bin/openssl"
+        guard FileManager.default.isExecutableFile(atPath: openssl) else {
+            throw ServiceError.missingExecutable(path: openssl, hint: "install it with `apt-get install openssl`")
+        }
+        let made = try runProcess(openssl, [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "1",
+            "-subj", "/O=nsebox tests/CN=\(certificateName)",
+            "-addext", "subjectAltName=DNS:\(certificateName),IP:127.0.0.1",
+            "-keyout", service.path("key.pem"), "-out", service.path("cert.pem"),
+        ], timeout: 60)
+        guard made.exitCode == 0 else { throw ServiceError.setup("openssl req failed: \(made)") }
+    }
+
+    static func config(directory d: String, port: Int, tls: Bool = false) -> String {
+        let listen = tls
+            ? "listen 127.0.0.1:\(port) ssl;\n        ssl_certificate \(d)/cert.pem;\n        ssl_certificate_key \(d)/key.pem;"
+            : "listen 127.0.0.1:\(port);"
+        return """
         daemon off;
         master_process off;
         worker_processes 1;
@@ -400,7 +434,7 @@ final class NginxService {
             default_type application/octet-stream;
 
             server {
-                listen 127.0.0.1:\(port);
+                \(listen)
                 server_name localhost;
                 root \(d)/www;
                 index index.html;
@@ -415,6 +449,17 @@ final class NginxService {
     var isRunning: Bool { service.isRunning }
     /// The logs (stdout/stderr and error.log), for messages.
     func logText() -> String { service.logText() }
+}
+
+extension NginxService.PortChoice {
+    var isHTTPS: Bool { if case .httpsLikely = self { return true } else { return false } }
+    /// A choice from a shared list of well-known ports (serialized between tests).
+    var isLikely: Bool {
+        switch self {
+        case .httpLikely, .httpsLikely: return true
+        default: return false
+        }
+    }
 }
 
 // MARK: - OpenSSH sshd
