@@ -124,6 +124,19 @@ io.stderr = setmetatable({channel = "print"}, Sink)
 io.stdin = setmetatable({channel = "print", read = function() return nil end}, Sink)
 io.write = function(...) log("print", ...); return io.stdout end
 
+-- Lua 5.3 behaviour nselib relies on, on Lua 5.4: string.unpack's "z" on a string
+-- with no terminating zero returned the rest of the string (mongodb.lua checks the
+-- position it got back); 5.4 raises "unfinished string". Retry as 5.3 read it.
+local raw_unpack = string.unpack
+string.unpack = function(fmt, data, pos)
+  local r = table.pack(pcall(raw_unpack, fmt, data, pos))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  if type(data) == "string" and tostring(r[2]):find("unfinished string for format 'z'", 1, true) then
+    return raw_unpack(fmt, data .. "\0", pos)
+  end
+  error(r[2], 0)
+end
+
 -- Code loading: text chunks only, whatever mode is asked for.
 local raw_load = load
 local BINARY = "nsebox sandbox: binary chunks are not allowed"

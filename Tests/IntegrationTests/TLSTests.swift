@@ -68,6 +68,10 @@ struct TLSTests {
         let tlsBlock = blocks.first { $0.key.hasPrefix("\(https.port)/tcp") }?.value.joined() ?? ""
         let plainBlock = blocks.first { $0.key.hasPrefix("\(http.port)/tcp") }?.value.joined() ?? ""
         #expect(tlsBlock.contains("| ssl status: HTTP/1.1 200 OK"), "\(r.ours.stdout)\n\(r.ours.stderr)")
+        if certificateModuleExists {
+            #expect(tlsBlock.contains("| certificate: \(NginxService.certificateName), issuer nsebox tests, rsa 2048 bits, pem true"),
+                    "\(r.ours.stdout)")
+        }
         #expect(tlsBlock.contains("| reconnect_ssl: true nil\n| starttls status: HTTP/1.1 200 OK"), "\(r.ours.stdout)")
         #expect(plainBlock.contains("| ssl connect: nil ERROR"), "\(r.ours.stdout)")
         #expect(plainBlock.contains("| reconnect_ssl: nil ERROR"), "\(r.ours.stdout)")

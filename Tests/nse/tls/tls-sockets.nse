@@ -14,6 +14,13 @@ local function first_line(data)
   return type(data) == "string" and (data:match("^([^\r\n]*)") or "") or tostring(data)
 end
 
+local function describe(cert)
+  if type(cert) ~= "userdata" and type(cert) ~= "table" then return tostring(cert) end
+  return string.format("%s, issuer %s, %s %s bits, pem %s", tostring(cert.subject and cert.subject.commonName),
+    tostring(cert.issuer and cert.issuer.organizationName), tostring(cert.pubkey and cert.pubkey.type),
+    tostring(cert.pubkey and cert.pubkey.bits), tostring(type(cert.pem) == "string" and cert.pem:match("^%-%-%-%-%-BEGIN CERTIFICATE") ~= nil))
+end
+
 local function get(sock)
   local ok, err = sock:send("GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
   if not ok then return "send: " .. tostring(err) end
@@ -33,6 +40,7 @@ action = function(host, port)
   local ok, err = s:connect(host, port, "ssl")
   say("ssl connect:", tostring(ok), tostring(err))
   if ok then
+    say("certificate:", describe(s:get_ssl_certificate()))
     say("ssl", get(s))
     local more, rest = s:receive()
     say("ssl after response:", tostring(more), more and "" or tostring(rest))
@@ -47,6 +55,7 @@ action = function(host, port)
   say("certificate before TLS:", tostring(cok), tostring(cerr):match("not a SSL socket") or tostring(cerr))
   local rok, rerr = p:reconnect_ssl()
   say("reconnect_ssl:", tostring(rok), tostring(rerr))
+  if rok then say("certificate after STARTTLS:", describe(p:get_ssl_certificate())) end
   say("starttls", get(p))
   if rok then
     say("reconnect_ssl again:", tostring(p:reconnect_ssl()))
