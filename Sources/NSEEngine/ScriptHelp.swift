@@ -75,7 +75,7 @@ public enum ScriptHelp {
                 ("forced", .bool(file.forced)),
                 ("args", .table([])),
                 ("is_privileged", .bool(geteuid() == 0)),
-                ("have_ssl", .bool(false)),
+                ("have_ssl", .bool(true)),
                 ("timing_level", .int(3)),
             ]
             let job = ScriptJob(mode: .describe, scriptPath: file.path, scriptName: file.name, source: source,

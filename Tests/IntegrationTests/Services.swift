@@ -331,19 +331,28 @@ final class NginxService {
     ///   - robots: the content of `/robots.txt`.
     ///   - files: more documents, path relative to the root -> content.
     ///   - tls: serve HTTPS with a self-signed certificate made by the `openssl` CLI
-    ///     (CN `certificateName`, RSA 2048, valid one day) in the temporary directory.
+    ///     (CN `certificateName`, O "nsebox tests", RSA 2048, valid one day) in the
+    ///     temporary directory.
+    ///   - sniName: with `tls`, a second server for clients sending this name as SNI,
+    ///     with its own certificate (CN `sniName`, O "nsebox tests sni").
     init(
         title: String,
         robots: String = "User-agent: *\nDisallow: /private/\n",
         files: [String: String] = [:],
         port choice: PortChoice = .anyFree,
         tls: Bool = false,
+        sniName: String? = nil,
         startupTimeout: TimeInterval = 10
     ) throws {
         self.title = title
         self.tls = tls
-        service = try ServiceProcess(name: "nginx")
-        if tls { try Self.makeCertificate(in: service) }
+        service = try ServiceProcess(name: tls ? "nginx-tls" : "nginx")
+        if tls {
+            try Self.makeCertificate(in: service, name: Self.certificateName, organization: "nsebox tests", file: "cert")
+            if let sniName {
+                try Self.makeCertificate(in: service, name: sniName, organization: "nsebox tests sni", file: "sni")
+            }
+        }
         let index = """
             <!DOCTYPE html>
             <html>
@@ -378,7 +387,8 @@ final class NginxService {
         }
         let service = self.service
         let configure: (Int) throws -> [String] = { port in
-            try service.write(Self.config(directory: service.directory.path, port: port, tls: tls), to: "nginx.conf")
+            try service.write(Self.config(directory: service.directory.path, port: port, tls: tls, sniName: sniName),
+                              to: "nginx.conf")
             return ["-p", service.directory.path + "/", "-e", service.path("error.log"),
                     "-c", service.path("nginx.conf")]
         }
@@ -390,25 +400,42 @@ final class NginxService {
             startupTimeout: startupTimeout, makeArguments: configure)
     }
 
-    /// Writes `cert.pem` and `key.pem` with the openssl CLI.
-    private static func makeCertificate(in service: ServiceProcess) throws {
+    /// Writes `FILE.pem` and `FILE.key` with the openssl CLI.
+    private static func makeCertificate(in service: ServiceProcess, name: String, organization: String,
+                                        file: String) throws {
         let openssl = "/usr/bin/openssl"
         guard FileManager.default.isExecutableFile(atPath: openssl) else {
             throw ServiceError.missingExecutable(path: openssl, hint: "install it with `apt-get install openssl`")
         }
         let made = try runProcess(openssl, [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "1",
-            "-subj", "/O=nsebox tests/CN=\(certificateName)",
-            "-addext", "subjectAltName=DNS:\(certificateName),IP:127.0.0.1",
-            "-keyout", service.path("key.pem"), "-out", service.path("cert.pem"),
+            "-subj", "/O=\(organization)/CN=\(name)",
+            "-addext", "subjectAltName=DNS:\(name),IP:127.0.0.1",
+            "-keyout", service.path(file + ".key"), "-out", service.path(file + ".pem"),
         ], timeout: 60)
         guard made.exitCode == 0 else { throw ServiceError.setup("openssl req failed: \(made)") }
     }
 
-    static func config(directory d: String, port: Int, tls: Bool = false) -> String {
+    static func config(directory d: String, port: Int, tls: Bool = false, sniName: String? = nil) -> String {
         let listen = tls
-            ? "listen 127.0.0.1:\(port) ssl;\n        ssl_certificate \(d)/cert.pem;\n        ssl_certificate_key \(d)/key.pem;"
-            : "listen 127.0.0.1:\(port);"
+            ? """
+              listen 127.0.0.1:\(port) ssl default_server;
+                      server_name \(certificateName);
+                      ssl_certificate \(d)/cert.pem;
+                      ssl_certificate_key \(d)/cert.key;
+              """
+            : "listen 127.0.0.1:\(port);\n        server_name localhost;"
+        // A second server that nginx picks by SNI; the first stays the default.
+        let sniServer = tls && sniName != nil ? """
+                server {
+                    listen 127.0.0.1:\(port) ssl;
+                    server_name \(sniName!);
+                    ssl_certificate \(d)/sni.pem;
+                    ssl_certificate_key \(d)/sni.key;
+                    root \(d)/www;
+                    index index.html;
+                }
+            """ : ""
         return """
         daemon off;
         master_process off;
@@ -435,10 +462,10 @@ final class NginxService {
 
             server {
                 \(listen)
-                server_name localhost;
                 root \(d)/www;
                 index index.html;
             }
+        \(sniServer)
         }
 
         """

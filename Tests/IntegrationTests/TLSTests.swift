@@ -12,8 +12,14 @@ private let certificateModuleExists = FileManager.default.fileExists(
 @Suite("TLS sockets against nmap", .serialized)
 struct TLSTests {
     /// Runs nmap and nsebox with the same arguments; returns both report bodies.
+    /// nmap 7.93 now and then (about one run in four under `swift test`, never by
+    /// hand) answers a receive on a fresh TLS connection with "ERROR": such a run of
+    /// nmap is repeated, up to three times.
     private func both(_ args: [String]) throws -> (nmap: RunResult, ours: RunResult, expected: [String], actual: [String]) {
-        let nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        var nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        for _ in 0..<2 where nmap.stdout.contains("| ssl receive: ERROR") {
+            nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        }
         let ours = try runNsebox(args)
         return (nmap, ours, reportBody(nmap.stdout), reportBody(ours.stdout))
     }
@@ -56,6 +62,22 @@ struct TLSTests {
                 "nmap:\n\(r.nmap.stdout)\nnsebox:\n\(r.ours.stdout)\n\(r.ours.stderr)")
     }
 
+    /// SNI: scanning the target by name makes the broker send that name (nginx then
+    /// picks its second certificate); by address, no name is sent (the default one).
+    @Test(.enabled(if: certificateModuleExists, "Sources/CNSEModules/cert.c (nsebox_cert) has not landed"))
+    func serverNameFollowsTheTargetName() throws {
+        let nginx = try NginxService(title: "sni", port: .httpsLikely, tls: true, sniName: "localhost")
+        for (target, name) in [("localhost", "localhost, issuer nsebox tests sni"),
+                               ("127.0.0.1", "\(NginxService.certificateName), issuer nsebox tests,")] {
+            let r = try both(["--script", testScripts("tls"), "-p", "\(nginx.port)", target])
+            #expect(r.ours.exitCode == 0, "\(r.ours.stderr)")
+            #expect(r.actual.contains { $0.hasPrefix("| certificate: \(name)") }, "\(target): \(r.ours.stdout)")
+            #expect(r.actual.contains { $0.hasPrefix("| certificate after STARTTLS: \(name)") }, "\(target): \(r.ours.stdout)")
+            #expect(reportDifferences(expected: r.expected, actual: r.actual) == [],
+                    "nmap:\n\(r.nmap.stdout)\nnsebox:\n\(r.ours.stdout)\n\(r.ours.stderr)")
+        }
+    }
+
     /// Our probe (Tests/nse/tls): an ssl connect, STARTTLS with reconnect_ssl on a
     /// plain connection to the TLS port, get_ssl_certificate without TLS, and the
     /// same calls against a plain-text HTTP port (handshake failures).
@@ -72,7 +94,8 @@ struct TLSTests {
             #expect(tlsBlock.contains("| certificate: \(NginxService.certificateName), issuer nsebox tests, rsa 2048 bits, pem true"),
                     "\(r.ours.stdout)")
         }
-        #expect(tlsBlock.contains("| reconnect_ssl: true nil\n| starttls status: HTTP/1.1 200 OK"), "\(r.ours.stdout)")
+        #expect(tlsBlock.contains("| reconnect_ssl: true nil\n"), "\(r.ours.stdout)")
+        #expect(tlsBlock.contains("| starttls status: HTTP/1.1 200 OK"), "\(r.ours.stdout)")
         #expect(plainBlock.contains("| ssl connect: nil ERROR"), "\(r.ours.stdout)")
         #expect(plainBlock.contains("| reconnect_ssl: nil ERROR"), "\(r.ours.stdout)")
         #expect(reportDifferences(expected: r.expected, actual: r.actual) == [],
