@@ -388,6 +388,8 @@ func validateArgumentsRejectsWrongArgumentCount(_ op: Op) {
     let values = op.arguments.map(goodValue)
     let tooMany = Frame(op, requestID: 1, values + [.none])
     #expect(wireErrorCode { try tooMany.validateArguments() } == .schemaMismatch)
+    // An op without arguments cannot be sent too few.
+    guard !values.isEmpty else { return }
     let tooFew = Frame(op, requestID: 1, Array(values.dropLast()))
     #expect(wireErrorCode { try tooFew.validateArguments() } == .schemaMismatch)
 }
@@ -404,7 +406,7 @@ func validateArgumentsRejectsAnArgumentOfTheWrongKind(_ op: Op) {
                 "argument \(i) of \(op)")
         checked += 1
     }
-    #expect(checked > 0)
+    #expect(checked > 0 || kinds.isEmpty)
 }
 
 @Test func tableOrNilArgumentAcceptsNil() throws {
