@@ -44,7 +44,8 @@ static const char *zmessage(const z_stream *z, int code) {
     return zError(code);
 }
 
-/* ---- checksums and version ---- */
+/* ---- checksums and version ----
+ * The checksums are floats, as nmap's zlib returns them (899311407.0). */
 
 static int z_version(lua_State *L) {
     lua_pushstring(L, zlibVersion());
@@ -53,30 +54,34 @@ static int z_version(lua_State *L) {
 
 static int z_adler32(lua_State *L) {
     if (lua_isnoneornil(L, 1)) {
-        lua_pushinteger(L, (lua_Integer)adler32_z(0L, Z_NULL, 0));
+        lua_pushnumber(L, (lua_Number)adler32_z(0L, Z_NULL, 0));
         return 1;
     }
     uLong value = (uLong)(luaL_checkinteger(L, 1) & 0xffffffff);
     size_t len = 0;
     const char *buf = luaL_optlstring(L, 2, "", &len);
-    lua_pushinteger(L, (lua_Integer)adler32_z(value, (const Bytef *)buf, len));
+    lua_pushnumber(L, (lua_Number)adler32_z(value, (const Bytef *)buf, len));
     return 1;
 }
 
 static int z_crc32(lua_State *L) {
     if (lua_isnoneornil(L, 1)) {
-        lua_pushinteger(L, (lua_Integer)crc32_z(0L, Z_NULL, 0));
+        lua_pushnumber(L, (lua_Number)crc32_z(0L, Z_NULL, 0));
         return 1;
     }
     uLong value = (uLong)(luaL_checkinteger(L, 1) & 0xffffffff);
     size_t len = 0;
     const char *buf = luaL_optlstring(L, 2, "", &len);
-    lua_pushinteger(L, (lua_Integer)crc32_z(value, (const Bytef *)buf, len));
+    lua_pushnumber(L, (lua_Number)crc32_z(value, (const Bytef *)buf, len));
     return 1;
 }
 
 /* ---- one-shot compress and decompress ---- */
 
+/* compress(buffer [, level, method, windowBits, memLevel, strategy]): the data and
+ * zlib's last code (1.0, Z_STREAM_END), or nil and the code when the parameters are
+ * refused, as nmap's zlib returns them. So `zlib.inflate(zlib.compress(s))` passes
+ * the code as windowBits there too: callers wrap compress in parentheses. */
 static int z_compress(lua_State *L) {
     size_t len;
     const char *src = luaL_checklstring(L, 1, &len);
@@ -89,7 +94,11 @@ static int z_compress(lua_State *L) {
     z_stream z;
     memset(&z, 0, sizeof z);
     int rc = deflateInit2(&z, level, method, window, memlevel, strategy);
-    if (rc != Z_OK) return luaL_error(L, "zlib: cannot compress: %s", zmessage(&z, rc));
+    if (rc != Z_OK) {
+        lua_pushnil(L);
+        lua_pushnumber(L, (lua_Number)rc);
+        return 2;
+    }
     /* deflateBound covers a single Z_FINISH call (gzip headers included); the
      * buffer is a userdata so that no allocation here can leak. */
     size_t cap = (size_t)deflateBound(&z, (uLong)len) + 64;
@@ -114,7 +123,8 @@ static int z_compress(lua_State *L) {
     }
     deflateEnd(&z);
     lua_pushlstring(L, (const char *)out, produced);
-    return 1;
+    lua_pushnumber(L, (lua_Number)rc);
+    return 2;
 }
 
 static int z_decompress(lua_State *L) {
@@ -197,7 +207,7 @@ static zstream *new_stream(lua_State *L, int kind) {
  * (table or userdata) with a method `method`. */
 static int peer_type(lua_State *L, int idx, const char *method, int allow_string) {
     int t = lua_type(L, idx);
-    if (t == LUA_TSTRING && allow_string) return LUA_TSTRING;
+    if ((t == LUA_TSTRING || t == LUA_TNUMBER) && allow_string) return LUA_TSTRING;
     if (t == LUA_TFUNCTION) return LUA_TFUNCTION;
     if (t == LUA_TTABLE || t == LUA_TUSERDATA) {
         int indexable = t == LUA_TTABLE;
@@ -250,12 +260,9 @@ static void inflate_refill(lua_State *L, zstream *s) {
         lua_call(L, 2, 1);
     }
     size_t len = 0;
+    /* Anything but a non-empty string (nil, a number, ...) ends the input. */
     const char *data = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     if (data == NULL || len == 0) {
-        if (!lua_isnil(L, -1) && data == NULL) {
-            lua_pop(L, 1);
-            luaL_error(L, "zlib: the inflate source returned a %s, not a string", luaL_typename(L, -1));
-        }
         s->source_done = 1;
     } else {
         if (len > UINT_MAX) len = UINT_MAX; /* never from a sane source */
@@ -315,6 +322,7 @@ static void inflate_fill(lua_State *L, zstream *s, size_t want) {
 static int z_inflate(lua_State *L) {
     int pt = peer_type(L, 1, "read", 1);
     int window = (int)luaL_optinteger(L, 2, AUTO_WINDOW);
+    if (window >= 8 && window <= MAX_WBITS) window += 32;  /* zlib or gzip, as nmap's inflate */
     size_t dlen = 0;
     const char *dict = luaL_optlstring(L, 3, NULL, &dlen);
     lua_settop(L, 3);
@@ -326,7 +334,7 @@ static int z_inflate(lua_State *L) {
     if (pt == LUA_TSTRING) {
         /* The string stays referenced from the stream, so zlib reads it in place. */
         size_t len;
-        const char *data = lua_tolstring(L, 1, &len);
+        const char *data = lua_tolstring(L, 1, &len);  /* a number becomes a string in place */
         s->z.next_in = (Bytef *)data;
         s->z.avail_in = len > UINT_MAX ? UINT_MAX : (uInt)len;
         s->source_done = 1;
@@ -424,7 +432,9 @@ static int push_line(lua_State *L, zstream *s, int keep_newline) {
         const unsigned char *nl = have > scanned ? memchr(start + scanned, '\n', have - scanned) : NULL;
         if (nl != NULL) {
             size_t n = (size_t)(nl - start);
-            lua_pushlstring(L, (const char *)start, n + (keep_newline ? 1 : 0));
+            /* "*l" ends a line at LF or CRLF, as nmap's zlib does; "*L" keeps both. */
+            size_t keep = keep_newline ? n + 1 : (n > 0 && start[n - 1] == '\r' ? n - 1 : n);
+            lua_pushlstring(L, (const char *)start, keep);
             s->out_pos += n + 1;
             return 1;
         }
@@ -529,7 +539,7 @@ static int m_flush(lua_State *L) {
     static const char *const names[] = {"sync", "full", "finish", NULL};
     static const int modes[] = {Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINISH};
     int mode = modes[luaL_checkoption(L, 2, "sync", names)];
-    if (s->kind != KIND_DEFLATE) { lua_pushboolean(L, 1); return 1; }
+    if (s->kind != KIND_DEFLATE) return luaL_error(L, "zlib: flush on an inflate stream");
     if (!s->live) return luaL_error(L, "zlib: the stream is closed");
     if (s->ended) { lua_pushboolean(L, 1); return 1; }
     int rc = deflate_run(L, s, "", 0, mode);
@@ -567,8 +577,8 @@ static int m_gc(lua_State *L) {
 
 static int m_tostring(lua_State *L) {
     zstream *s = check_stream(L, 1);
-    lua_pushfstring(L, "zlib %s stream (%s): %p", s->kind == KIND_INFLATE ? "inflate" : "deflate",
-                    s->live ? "open" : "closed", (void *)s);
+    if (!s->live) lua_pushliteral(L, "zlib stream (closed)");
+    else lua_pushfstring(L, "zlib %s stream (%p)", s->kind == KIND_INFLATE ? "inflate" : "deflate", (void *)s);
     return 1;
 }
 

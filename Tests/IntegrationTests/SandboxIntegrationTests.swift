@@ -49,21 +49,24 @@ struct SandboxIntegrationTests {
                                       arguments: ["--script", testScripts("probe") + "sleepy.nse", "-p", "1", "127.0.0.1"],
                                       stdoutPath: out, stderrPath: out)
         defer { broker.terminate() }
-        var children: [pid_t] = []
+        // Look at a script process once it has confined itself (right after exec).
+        // A describe child may end between two reads: then look again.
+        var seen: (pid: pid_t, status: String, fds: [String], environment: Data)?
         let deadline = Date().addingTimeInterval(10)
-        while children.isEmpty && Date() < deadline {
-            children = childPids(of: broker.pid).filter { commandLine($0).contains("sleepy#") }
-            if children.isEmpty { usleep(20_000) }
+        while seen == nil && Date() < deadline {
+            for pid in childPids(of: broker.pid).sorted(by: >) where commandLine(pid).contains("sleepy#") {
+                guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                      status.contains("Seccomp:\t2"),
+                      let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"),
+                      let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))
+                else { continue }
+                seen = (pid, status, fds, environment)
+                break
+            }
+            if seen == nil { usleep(10_000) }
         }
-        let child = try #require(children.first, "no script process appeared")
-        // The child confines itself right after exec: give it a moment to get there.
-        var status = ""
-        let confinedBy = Date().addingTimeInterval(5)
-        repeat {
-            status = try String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8)
-            if status.contains("Seccomp:\t2") { break }
-            usleep(10_000)
-        } while Date() < confinedBy
+        let child = try #require(seen, "no confined script process appeared")
+        let status = child.status
         func field(_ name: String) -> String {
             status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
                 .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? ""
@@ -76,10 +79,8 @@ struct SandboxIntegrationTests {
             #expect(field("Uid").split(separator: "\t").allSatisfy { $0 == "65534" }, "\(field("Uid"))")
             #expect(field("Gid").split(separator: "\t").allSatisfy { $0 == "65534" }, "\(field("Gid"))")
         }
-        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child)/fd")
-        #expect(fds == ["3"], "open descriptors: \(fds)")
-        let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(child)/environ"))
-        #expect(environment.isEmpty, "environment is not empty")
+        #expect(child.fds == ["3"], "open descriptors: \(child.fds)")
+        #expect(child.environment.isEmpty, "environment is not empty")
         #expect(broker.wait(timeout: 20))
         let report = try String(contentsOfFile: out, encoding: .utf8)
         #expect(report.contains("|_sleepy: slept"), "\(report)")
