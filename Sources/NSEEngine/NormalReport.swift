@@ -25,12 +25,15 @@ public enum NormalReport {
     }
 
     /// "17:27", as nmap's progress lines show the time.
-    public static func clock(_ t: Double) -> String {
+    public static func clock(_ t: Double) -> String { localTime(t, "%H:%M") }
+
+    /// `t` (Unix seconds) in local time, formatted by strftime.
+    static func localTime(_ t: Double, _ format: String) -> String {
         var time = time_t(t)
         var tmv = tm()
         localtime_r(&time, &tmv)
-        var buf = [CChar](repeating: 0, count: 16)
-        strftime(&buf, 16, "%H:%M", &tmv)
+        var buf = [CChar](repeating: 0, count: 64)
+        strftime(&buf, 64, format, &tmv)
         return String(cString: buf)
     }
 
@@ -179,12 +182,5 @@ public enum NormalReport {
         return String(cString: buf)
     }
 
-    static func timestamp(_ t: Double) -> String {
-        var time = time_t(t)
-        var tmv = tm()
-        localtime_r(&time, &tmv)
-        var buf = [CChar](repeating: 0, count: 64)
-        strftime(&buf, 64, "%Y-%m-%d %H:%M %Z", &tmv)
-        return String(cString: buf)
-    }
+    static func timestamp(_ t: Double) -> String { localTime(t, "%Y-%m-%d %H:%M %Z") }
 }

@@ -225,19 +225,10 @@ public enum XMLReport {
     }
 
     /// "Thu Nov 26 17:25:24 2026", local time, as nmap's startstr and timestr.
-    static func ctimeText(_ t: Double) -> String {
-        var time = time_t(t)
-        var tmv = tm()
-        localtime_r(&time, &tmv)
-        var buf = [CChar](repeating: 0, count: 64)
-        strftime(&buf, 64, "%a %b %d %H:%M:%S %Y", &tmv)
-        return cText(buf)
-    }
+    static func ctimeText(_ t: Double) -> String { NormalReport.localTime(t, "%a %b %d %H:%M:%S %Y") }
 
     static func fixed2(_ v: Double) -> String {
-        var buf = [CChar](repeating: 0, count: 64)
-        _ = withVaList([v]) { vsnprintf(&buf, 64, "%.2f", $0) }
-        return cText(buf)
+        NormalReport.format2(v)
     }
 }
 
