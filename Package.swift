@@ -55,5 +55,8 @@ let package = Package(
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
         .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),
+        // Live conformance suite: real Debian services on loopback, nmap vs nsebox.
+        // Tests/Conformance/Harness holds symlinks to IntegrationTests' harness files.
+        .testTarget(name: "ConformanceTests", dependencies: ["nsebox", "nsebox-child"], path: "Tests/Conformance"),
     ]
 )

@@ -255,7 +255,9 @@ function Socket:close()
 end
 
 function Socket:set_timeout(ms)
-  ms = math.tointeger(tonumber(ms))
+  -- nmap truncates a fractional timeout (stdnse.get_timeout can give 1428.57).
+  ms = tonumber(ms)
+  ms = ms and ms == ms and math.tointeger(ms >= 0 and math.floor(ms) or math.ceil(ms))
   if not ms then error("bad argument #1 to 'set_timeout' (number expected)", 2) end
   if ms < -1 then error("Negative timeout: " .. ms, 2) end
   self.timeout = ms

@@ -1,0 +1,178 @@
+import Foundation
+
+// Script results of nmap's normal output, and how nsebox's are compared with two
+// runs of nmap.
+//
+// A result is one script's output block under one port ("80/tcp"), or under the
+// host ("host"), before ("pre-scan") or after ("post-scan") the scan. nmap is run
+// twice: what it gives the same both times must come out of nsebox verbatim; what
+// differs between its two runs (times, dates, counters, random salts, the order of
+// a set) is compared by structure only (see `compareResult`).
+
+/// One report's script results and port lines.
+struct ScriptReport {
+    /// "80/tcp" -> "80/tcp open http" (whitespace collapsed).
+    var ports: [String: String] = [:]
+    /// "80/tcp http-title" -> the block's lines ("|_http-title: …").
+    var results: [String: [String]] = [:]
+
+    init(_ text: String) {
+        var place = ""
+        var current: [String] = []
+        func finish() {
+            guard let first = current.first else { return }
+            results["\(place) \(scriptID(of: first))"] = current
+            current = []
+        }
+        for line in text.components(separatedBy: "\n") {
+            if line.hasPrefix("|") {
+                current.append(line)
+                if line.hasPrefix("|_") { finish() }
+                continue
+            }
+            finish()
+            if isPortLine(line) {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                place = String(fields[0])
+                ports[place] = fields.joined(separator: " ")
+            } else if line == "Host script results:" {
+                place = "host"
+            } else if line == "Pre-scan script results:" {
+                place = "pre-scan"
+            } else if line == "Post-scan script results:" {
+                place = "post-scan"
+            } else if !line.isEmpty && !line.hasPrefix("PORT ") {
+                place = ""
+            }
+        }
+        finish()
+    }
+}
+
+/// "| ssl-cert: Subject: …" -> "ssl-cert"; "|_banner: …" -> "banner".
+func scriptID(of firstLine: String) -> String {
+    let body = firstLine.dropFirst(2)  // "| " or "|_"
+    return String(body.prefix { $0 != ":" })
+}
+
+/// What a line is, regardless of the values in it: its "| " / "|_  " prefix and
+/// the name before its first ": " with digits replaced by "#", or just the prefix
+/// when it has no name. "|   Uptime: 3 seconds" -> "|   Uptime".
+func lineStructure(_ line: String) -> String {
+    let prefix = line.prefix { $0 == "|" || $0 == "_" || $0 == " " }
+    let rest = line.dropFirst(prefix.count)
+    guard let colon = rest.range(of: ": ") ?? (rest.hasSuffix(":") ? rest.range(of: ":", options: .backwards) : nil)
+    else { return prefix + "…" }
+    return prefix + String(rest[..<colon.lowerBound].map { $0.isNumber ? "#" : $0 })
+}
+
+enum ResultVerdict: Equatable {
+    /// nsebox gave the same (verbatim where nmap was stable, by structure where not).
+    case reproduced
+    /// nsebox gave nothing for it.
+    case missing
+    /// nsebox gave something else; the reason says what.
+    case different(String)
+}
+
+/// Compares nsebox's block `ours` with nmap's two blocks `first` and `second`.
+/// - both nmap blocks equal: `ours` must be identical;
+/// - the same lines in another order: `ours` must have those lines, in any order;
+/// - as many lines: line by line, lines equal in both nmap runs must be identical,
+///   the others must have the same structure (`lineStructure`) as one of nmap's;
+/// - a different number of lines: `ours` must have a line count between nmap's,
+///   and only line structures that nmap's blocks have.
+func compareResult(first: [String], second: [String], ours: [String]?) -> ResultVerdict {
+    guard let ours else { return .missing }
+    if first == second {
+        if ours == first { return .reproduced }
+        let index = first.indices.first { $0 >= ours.count || first[$0] != ours[$0] } ?? first.count
+        return .different("differs from line \(index + 1) on (nmap gave the same on both runs)")
+    }
+    // The same lines in another order ("|_" marks whichever comes last).
+    func unordered(_ block: [String]) -> [String] {
+        block.map { $0.hasPrefix("|_") ? "| " + $0.dropFirst(2) : $0 }.sorted()
+    }
+    if unordered(first) == unordered(second) {
+        return unordered(ours) == unordered(first)
+            ? .reproduced : .different("not the same lines (nmap's two runs differ only in their order)")
+    }
+    if first.count == second.count {
+        guard ours.count == first.count else {
+            return .different("\(ours.count) lines, nmap gave \(first.count) on both runs")
+        }
+        for index in first.indices {
+            if first[index] == second[index] {
+                if ours[index] != first[index] {
+                    return .different("line \(index + 1) differs (nmap gave the same line on both runs)")
+                }
+            } else {
+                let structure = lineStructure(ours[index])
+                if structure != lineStructure(first[index]) && structure != lineStructure(second[index]) {
+                    return .different("line \(index + 1) differs in structure: \(structure.debugDescription)")
+                }
+            }
+        }
+        return .reproduced
+    }
+    let range = min(first.count, second.count)...max(first.count, second.count)
+    guard range.contains(ours.count) else {
+        return .different("\(ours.count) lines, nmap gave \(first.count) and \(second.count)")
+    }
+    let known = Set((first + second).map(lineStructure))
+    if let stranger = ours.first(where: { !known.contains(lineStructure($0)) }) {
+        return .different("a line nmap's blocks have nothing like: \(stranger.debugDescription)")
+    }
+    return .reproduced
+}
+
+/// The comparison of one scan group: nmap twice, nsebox once, same arguments.
+struct GroupComparison {
+    var name: String
+    /// Results nmap gave on both runs ("80/tcp http-title"), sorted.
+    var stable: [String] = []
+    var reproduced: [String] = []
+    /// Result -> why nsebox did not reproduce it, with the three blocks.
+    var misses: [(key: String, detail: String)] = []
+    /// Results nmap gave on one run only (not counted).
+    var flaky: [String] = []
+    /// Results only nsebox gave.
+    var unexpected: [(key: String, detail: String)] = []
+    /// Port lines that differ although nmap gave the same on both runs.
+    var portDifferences: [String] = []
+
+    init(name: String, first: String, second: String, ours: String) {
+        self.name = name
+        let a = ScriptReport(first), b = ScriptReport(second), o = ScriptReport(ours)
+        for (place, line) in a.ports.sorted(by: { $0.key < $1.key }) where b.ports[place] == line {
+            if o.ports[place] != line {
+                portDifferences.append("\(name): nmap: \(line.debugDescription), nsebox: \((o.ports[place] ?? "(none)").debugDescription)")
+            }
+        }
+        for key in Set(a.results.keys).union(b.results.keys).sorted() {
+            guard let blockA = a.results[key], let blockB = b.results[key] else {
+                flaky.append(key)
+                continue
+            }
+            stable.append(key)
+            switch compareResult(first: blockA, second: blockB, ours: o.results[key]) {
+            case .reproduced:
+                reproduced.append(key)
+            case .missing:
+                misses.append((key, "nsebox gave no result\n" + Self.show(blockA, blockB, nil)))
+            case .different(let reason):
+                misses.append((key, reason + "\n" + Self.show(blockA, blockB, o.results[key])))
+            }
+        }
+        for key in Set(o.results.keys).subtracting(a.results.keys).subtracting(b.results.keys).sorted() {
+            unexpected.append((key, (o.results[key] ?? []).map { "    nsebox: \($0)" }.joined(separator: "\n")))
+        }
+    }
+
+    private static func show(_ a: [String], _ b: [String], _ ours: [String]?) -> String {
+        var text = a.map { "    nmap:   \($0)" }.joined(separator: "\n")
+        if a != b { text += "\n" + b.map { "    nmap 2: \($0)" }.joined(separator: "\n") }
+        if let ours { text += "\n" + ours.map { "    nsebox: \($0)" }.joined(separator: "\n") }
+        return text
+    }
+}
