@@ -20,7 +20,8 @@
  * attribute table, itself falling back to the methods, as in nmap.
  *
  * parse_der(der) is nmap's function (DER only, nil if it does not decode);
- * parse(s) takes DER or PEM. Neither reads files. */
+ * parse(s) takes DER or PEM. Neither reads files. Like nmap, they leave
+ * libcrypto's (per-thread) error queue as OpenSSL leaves it. */
 #include "openssl_shared.h"
 #include <string.h>
 #include <openssl/bio.h>
@@ -46,18 +47,12 @@ static int cert_digest(lua_State *L) {
     if (u->cert == NULL || !nse_md_lookup(alg, &md)) return 0;
     unsigned char *der = NULL;
     int len = i2d_X509(u->cert, &der);
-    if (len < 0) {
-        ERR_clear_error();
-        return 0;
-    }
+    if (len < 0) return 0;
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
     int ok = nse_md_digest(&md, der, (size_t) len, out, &outlen);
     OPENSSL_free(der);
-    if (!ok) {
-        ERR_clear_error();
-        return 0;
-    }
+    if (!ok) return 0;
     lua_pushlstring(L, (const char *) out, outlen);
     return 1;
 }
@@ -130,7 +125,6 @@ static int push_extensions(lua_State *L, const STACK_OF(X509_EXTENSION) *exts) {
             lua_setfield(L, -2, "error");
         }
         BIO_free_all(bio);
-        ERR_clear_error();
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -217,7 +211,6 @@ static void push_ecdhparams(lua_State *L, const EVP_PKEY *key) {
             lua_pushlstring(L, text, len);
         lua_setfield(L, -2, "ec_curve_type");
     }
-    ERR_clear_error();
     lua_setfield(L, -2, "curve_params");
 }
 
@@ -228,7 +221,6 @@ static void set_bn_field(lua_State *L, const EVP_PKEY *key, const char *param, c
         nse_bignum_push(L, bn);
         lua_setfield(L, -2, field);
     }
-    ERR_clear_error();
 }
 
 static void push_pem(lua_State *L, X509 *cert) {
@@ -308,7 +300,6 @@ static int push_cert(lua_State *L, X509 *cert) {
     if (key == NULL) {
         char err[256];
         ERR_error_string_n(ERR_get_error(), err, sizeof err);
-        ERR_clear_error();
         lua_pushnil(L);
         lua_pushfstring(L, "Error parsing cert: %s", err);
         return 2;
@@ -347,7 +338,6 @@ static int l_parse_der(lua_State *L) {
     const unsigned char *der = (const unsigned char *) luaL_checklstring(L, 1, &len);
     nse_openssl_init();
     X509 *cert = d2i_X509(NULL, &der, (long) len);
-    ERR_clear_error();
     if (cert == NULL) {
         lua_pushnil(L);
         return 1;
@@ -364,7 +354,6 @@ static int l_parse(lua_State *L) {
     BIO *bio = BIO_new_mem_buf(s, (int) len);
     X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free_all(bio);
-    ERR_clear_error();
     if (cert == NULL) {
         lua_pushnil(L);
         return 1;

@@ -24,14 +24,16 @@ void nse_openssl_init(void) {
     OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS
                         | OPENSSL_INIT_ADD_ALL_DIGESTS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
     /* Built into libcrypto: needs no file. Kept loaded for the process. */
+    ERR_set_mark();
     (void) OSSL_PROVIDER_load(NULL, "default");
-    ERR_clear_error();
+    ERR_pop_to_mark();
 }
 
+/* Like nmap, takes only the oldest queued error: later ones stay queued and
+ * show up in the next error message, as they do in nmap. */
 int nse_openssl_error(lua_State *L) {
     char buf[256];
     ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-    ERR_clear_error();
     return luaL_error(L, "OpenSSL error: %s", buf);
 }
 

@@ -209,12 +209,14 @@ static const EVP_CIPHER *legacy_cipher(int nid) {
 /* The cipher to run for a name: the provider's, else ours, else the name's own
  * (which then fails in EVP with OpenSSL's "unsupported" error). */
 static const EVP_CIPHER *cipher_for(const EVP_CIPHER *named) {
+    ERR_set_mark(); /* the probe leaves the error queue as it was */
     EVP_CIPHER *fetched = EVP_CIPHER_fetch(NULL, EVP_CIPHER_get0_name(named), NULL);
     if (fetched != NULL) {
         EVP_CIPHER_free(fetched);
+        ERR_pop_to_mark();
         return named;
     }
-    ERR_clear_error();
+    ERR_pop_to_mark();
     const EVP_CIPHER *ours = legacy_cipher(EVP_CIPHER_get_nid(named));
     return ours != NULL ? ours : named;
 }

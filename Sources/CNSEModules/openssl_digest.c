@@ -24,13 +24,15 @@ int nse_md_lookup(const char *name, nse_md *out) {
     out->md = md;
     out->size = EVP_MD_get_size(md);
     out->block = EVP_MD_get_block_size(md);
-    /* Does a loaded provider implement it? */
+    /* Does a loaded provider implement it? (The probe leaves the error queue as it was.) */
+    ERR_set_mark();
     EVP_MD *fetched = EVP_MD_fetch(NULL, EVP_MD_get0_name(md), NULL);
     if (fetched != NULL) {
         EVP_MD_free(fetched);
+        ERR_pop_to_mark();
         return 1;
     }
-    ERR_clear_error();
+    ERR_pop_to_mark();
     switch (EVP_MD_get_type(md)) {
     case NID_md4: out->legacy = NID_md4; out->size = MD4_DIGEST_LENGTH; out->block = MD4_CBLOCK; break;
     case NID_ripemd160: out->legacy = NID_ripemd160; out->size = RIPEMD160_DIGEST_LENGTH; out->block = RIPEMD160_CBLOCK; break;
@@ -130,20 +132,59 @@ static int l_hmac(lua_State *L) {
     return 1;
 }
 
-/* Every name and alias of one OBJ_NAME type, sorted, as an array. */
-typedef struct { lua_State *L; lua_Integer n; } name_list;
+/* Every name and alias of one OBJ_NAME type, sorted by strcmp, as an array:
+ * what OBJ_NAME_do_all_sorted gives nmap. That function sorts with glibc's
+ * qsort, which calls sysinfo(2) (to size its buffer), a system call the
+ * child's seccomp filter kills: so we collect the names and sort them here. */
+typedef struct { const char **names; size_t n, cap; int failed; } name_list;
 
 static void add_name(const OBJ_NAME *name, void *arg) {
     name_list *list = arg;
-    lua_pushstring(list->L, name->name);
-    lua_rawseti(list->L, -2, ++list->n);
+    if (list->failed) return;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 256;
+        const char **grown = realloc(list->names, cap * sizeof *grown);
+        if (grown == NULL) {
+            list->failed = 1;
+            return;
+        }
+        list->names = grown;
+        list->cap = cap;
+    }
+    list->names[list->n++] = name->name;
+}
+
+/* Merge sort of a[0..n) using tmp (n entries). */
+static void sort_names(const char **a, const char **tmp, size_t n) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    sort_names(a, tmp, h);
+    sort_names(a + h, tmp, n - h);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = strcmp(a[j], a[i]) < 0 ? a[j++] : a[i++];
+    while (i < h) tmp[k++] = a[i++];
+    while (j < n) tmp[k++] = a[j++];
+    memcpy(a, tmp, n * sizeof *a);
 }
 
 int nse_push_obj_names(lua_State *L, int type) {
     nse_openssl_init();
-    name_list list = { L, 0 };
-    lua_newtable(L);
-    OBJ_NAME_do_all_sorted(type, add_name, &list);
+    name_list list = { NULL, 0, 0, 0 };
+    OBJ_NAME_do_all(type, add_name, &list);
+    const char **tmp = list.n > 0 ? malloc(list.n * sizeof *tmp) : NULL;
+    if (list.failed || (list.n > 0 && tmp == NULL)) {
+        free(list.names);
+        free(tmp);
+        return luaL_error(L, "Couldn't allocate memory.");
+    }
+    sort_names(list.names, tmp, list.n);
+    free(tmp);
+    lua_createtable(L, (int) list.n, 0);
+    for (size_t i = 0; i < list.n; i++) {
+        lua_pushstring(L, list.names[i]);
+        lua_rawseti(L, -2, (lua_Integer) i + 1);
+    }
+    free(list.names);
     return 1;
 }
 
