@@ -105,7 +105,8 @@ final class ChildSession {
             send(Frame(.run, [job.wireValue]))
         case .connect:
             guard let s = socket(v[0]) else { return }
-            connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "", reply: answer)
+            connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",
+                    source: (v[4].text ?? "", Int(v[5].int ?? -1)), reply: answer)
         case .send:
             guard let s = socket(v[0]), case .bytes(let data) = v[1] else { return }
             s.send(data, reply: answer)
@@ -232,7 +233,11 @@ final class ChildSession {
         }
     }
 
-    private func connect(_ s: NetSocket, host: String, port: Int, proto: String, reply: @escaping NetSocket.Reply) {
+    /// `source` is what the script gave `bind` ("" = the unspecified address, -1 =
+    /// no bind): an IP literal of the destination's family and a port, bound just
+    /// before the connect as nsock does (rpc.lua binds a reserved port as root).
+    private func connect(_ s: NetSocket, host: String, port: Int, proto: String, source: (String, Int),
+                         reply: @escaping NetSocket.Reply) {
         guard proto == "tcp" || proto == "udp" || proto == "ssl" else {
             return reply([.bool(false), .string("unknown protocol '\(proto)'")])
         }
@@ -245,8 +250,18 @@ final class ChildSession {
             return reply([.bool(false), .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
         }
         guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
+        var local: SocketAddress? = nil
+        if source.0 != "" || source.1 >= 0 {
+            let any = sa.family == AF_INET6 ? "::" : "0.0.0.0"
+            guard (0...65535).contains(source.1),
+                  let bound = SocketAddress(ip: source.0.isEmpty ? any : source.0, port: source.1),
+                  bound.family == sa.family else {
+                return reply([.none, .string("bind: \(source.0.isEmpty ? any : source.0) port \(source.1) does not fit \(address)")])
+            }
+            local = bound
+        }
         s.serverName = serverName(host: host, address: address)
-        s.connect(to: sa, udp: proto == "udp", tls: proto == "ssl", reply: reply)
+        s.connect(to: sa, from: local, udp: proto == "udp", tls: proto == "ssl", reply: reply)
     }
 
     /// The name TLS sends as SNI on this connection, as nmap does: the name the

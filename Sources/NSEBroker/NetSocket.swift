@@ -43,8 +43,10 @@ final class NetSocket {
 
     // MARK: operations
 
-    /// Connects; with `tls`, also runs the TLS handshake, both within one timeout.
-    func connect(to address: SocketAddress, udp: Bool, tls useTLS: Bool = false, reply: @escaping Reply) {
+    /// Connects (from `source` when given); with `tls`, also runs the TLS handshake,
+    /// both within one timeout.
+    func connect(to address: SocketAddress, from source: SocketAddress? = nil, udp: Bool, tls useTLS: Bool = false,
+                 reply: @escaping Reply) {
         enqueue { [self] in
             closeNow()
             isUDP = udp
@@ -56,6 +58,11 @@ final class NetSocket {
             guard raw >= 0 else { return finish(reply, [.none, "ERROR"]) }
             let h = Handle(FileDescriptor(taking: raw))
             handle = h
+            if let source {
+                var on: Int32 = 1
+                setsockopt(h.raw, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+                guard source.withSockaddr({ Glibc.bind(h.raw, $0, $1) }) == 0 else { return failConnect(reply, errno) }
+            }
             armTimeout { [self] in failConnect(reply, ETIMEDOUT) }
             let r = address.withSockaddr { Glibc.connect(h.raw, $0, $1) }
             if r == 0 { return connected(h, tls: useTLS, reply) }
@@ -96,7 +103,7 @@ final class NetSocket {
         }
     }
 
-    /// sendto on an unconnected UDP socket, created at first use.
+    /// sendto: on a UDP socket (created at first use), or a plain send when TCP.
     func sendTo(_ address: SocketAddress, _ data: [UInt8], reply: @escaping Reply) {
         enqueue { [self] in
             if handle == nil {
@@ -105,7 +112,10 @@ final class NetSocket {
                 handle = Handle(FileDescriptor(taking: raw))
                 isUDP = true
             }
-            guard let h = handle, isUDP else { return finish(reply, [.none, "ERROR"]) }
+            guard let h = handle else { return finish(reply, [.none, "ERROR"]) }
+            // On a connected TCP socket the address is ignored, as the kernel and
+            // nsock do (rpc.lua sends this way).
+            if !isUDP { return sendAll(h, data, reply) }
             let n = data.withUnsafeBytes { p in address.withSockaddr { Glibc.sendto(h.raw, p.baseAddress, p.count, 0, $0, $1) } }
             if n < 0 { return finish(reply, [.none, "ERROR"]) }
             onTraffic?(true, data[...])
@@ -116,25 +126,30 @@ final class NetSocket {
     func send(_ data: [UInt8], reply: @escaping Reply) {
         enqueue { [self] in
             guard let h = handle else { return finish(reply, [.none, .string("ERROR")]) }
-            var offset = 0
-            func pump() {
-                while offset < data.count {
-                    switch writeSome(h, data[offset...]) {
-                    case .done(let n):
-                        onTraffic?(true, data[offset..<offset + n])
-                        offset += n
-                    case .wait(let events):
-                        reactor.watch(h.raw, events) { _, _, _ in pump() }
-                        return
-                    case .eof, .failed:
-                        return finish(reply, [.none, "ERROR"])
-                    }
-                }
-                finish(reply, [.bool(true)])
-            }
-            armTimeout { [self] in finish(reply, [.none, .string("TIMEOUT")]) }
-            pump()
+            sendAll(h, data, reply)
         }
+    }
+
+    /// Writes all of `data` within the timeout (the body of an enqueued send).
+    private func sendAll(_ h: Handle, _ data: [UInt8], _ reply: @escaping Reply) {
+        var offset = 0
+        func pump() {
+            while offset < data.count {
+                switch writeSome(h, data[offset...]) {
+                case .done(let n):
+                    onTraffic?(true, data[offset..<offset + n])
+                    offset += n
+                case .wait(let events):
+                    reactor.watch(h.raw, events) { _, _, _ in pump() }
+                    return
+                case .eof, .failed:
+                    return finish(reply, [.none, "ERROR"])
+                }
+            }
+            finish(reply, [.bool(true)])
+        }
+        armTimeout { [self] in finish(reply, [.none, .string("TIMEOUT")]) }
+        pump()
     }
 
     /// Receives per `mode`: anything, at least `count` bytes, or at least `count` lines.

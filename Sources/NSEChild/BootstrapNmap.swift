@@ -182,7 +182,8 @@ function Socket:connect(host, port, proto)
   proto = proto or self.proto or "tcp"
   self.proto = proto
   -- "ssl": the broker connects and runs the TLS handshake within the timeout.
-  local ok, err = rpc("connect", self.id, address, number, proto)
+  local source = self.source or {"", -1}
+  local ok, err = rpc("connect", self.id, address, number, proto, source[1], source[2])
   if ok then self.connected = true; self.buf = "" end
   self.ssl = (ok and proto == "ssl") or nil
   return ok, err
@@ -270,7 +271,21 @@ function Socket:get_info()
   return rpc("getInfo", self.id)
 end
 
-function Socket:bind() return nil, "bind is not supported by nsebox yet" end
+-- bind only records the source address: as in nsock, the bind happens at the
+-- next connect (in the broker), whose error it then is.
+function Socket:bind(address, port)
+  if address ~= nil and type(address) ~= "string" then
+    error("bad argument #1 to 'bind' (string expected, got " .. type(address) .. ")", 2)
+  end
+  local number = math.tointeger(tonumber(port))
+  if not number then error("bad argument #2 to 'bind' (number expected, got " .. type(port) .. ")", 2) end
+  if number < 0 or number > 65535 then return nil, "getaddrinfo: Servname not supported for ai_socktype" end
+  if address and not (address:match("^%d+%.%d+%.%d+%.%d+$") or address:match("^[%x:.]*:[%x:.]*$")) then
+    return nil, "getaddrinfo: Name or service not known"
+  end
+  self.source = {address or "", number}
+  return true
+end
 -- STARTTLS: the broker starts TLS on the connected socket. Like nmap, after a
 -- failed handshake sends and receives fail and close still succeeds.
 function Socket:reconnect_ssl()

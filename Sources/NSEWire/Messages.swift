@@ -75,7 +75,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .hello: return [.int, .string]                                   // version, policy text
         case .helloAck: return [.int]                                         // version
         case .run: return [.table]                                            // the job
-        case .connect: return [.int, .string, .int, .string]                  // sock, host, port, proto
+        case .connect: return [.int, .string, .int, .string, .string, .int]   // sock, host, port, proto, source address, source port
         case .send: return [.int, .string]                                    // sock, data
         case .receive: return [.int, .int, .int]                              // sock, mode, count
         case .close: return [.int]                                            // sock

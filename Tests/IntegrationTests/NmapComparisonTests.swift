@@ -46,6 +46,7 @@ struct NmapComparisonTests {
         #expect(actual.contains { $0.hasPrefix("|_tables: script=tables type=portrule") }, "\(ours.stdout)")
         #expect(actual.contains { $0.hasPrefix("|_threads: 4 workers: HTTP/1.1 200 OK") }, "\(ours.stdout)")
         #expect(actual.contains("| sockets: connect: true"), "\(ours.stdout)")
+        #expect(actual.contains("| source: 127.0.0.1 true"), "bind: \(ours.stdout)")
         #expect(!actual.contains { $0.contains("should not appear") || $0.contains("not reached") })
         #expect(reportDifferences(expected: expected, actual: actual) == [],
                 "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
