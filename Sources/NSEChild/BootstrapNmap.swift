@@ -88,7 +88,9 @@ function nmap.get_ttl() return job.ttl or 64 end
 function nmap.get_payload_length() return job.payload_length or 0 end
 function nmap.port_is_excluded() return false end
 function nmap.clock() return rt.clock() end
-function nmap.clock_ms() return rt.clock() * 1000 end
+-- Whole milliseconds, but a float, as nmap's ceil() gives them (snmp.lua packs
+-- math.fmod(clock_ms, 65000) as an integer).
+function nmap.clock_ms() return math.ceil(rt.clock() * 1000) + 0.0 end
 function nmap.get_random_bytes(n) return rt.random_bytes(n) end
 function nmap.log_write(where, s)
   rt.notify(OP.log, where == "stderr" and "stderr" or "stdout", tostring(s))

@@ -7,7 +7,9 @@ import Foundation
 // host ("host"), before ("pre-scan") or after ("post-scan") the scan. nmap is run
 // twice: what it gives the same both times must come out of nsebox verbatim; what
 // differs between its two runs (times, dates, counters, random salts, the order of
-// a set) is compared by structure only (see `compareResult`).
+// a set) is compared by structure only (see `compareResult`). When nsebox differs
+// from a block nmap gave twice, up to four more nmap runs decide (`arbitrate`):
+// nmap's own order of a Lua table walked with `pairs` changes from run to run.
 
 /// One report's script results and port lines.
 struct ScriptReport {
@@ -140,10 +142,17 @@ struct GroupComparison {
     var unexpected: [(key: String, detail: String)] = []
     /// Port lines that differ although nmap gave the same on both runs.
     var portDifferences: [String] = []
+    /// Misses where nmap gave the same block twice and nsebox another: more nmap
+    /// runs may show nmap giving nsebox's block too (`arbitrate`).
+    var disputed: [String] = []
+    /// Disputes settled by further nmap runs, said in words.
+    var settled: [String] = []
+    private let nmapFirst: ScriptReport, oursReport: ScriptReport
 
     init(name: String, first: String, second: String, ours: String) {
         self.name = name
         let a = ScriptReport(first), b = ScriptReport(second), o = ScriptReport(ours)
+        nmapFirst = a; oursReport = o
         for (place, line) in a.ports.sorted(by: { $0.key < $1.key }) where b.ports[place] == line {
             if o.ports[place] != line {
                 portDifferences.append("\(name): nmap: \(line.debugDescription), nsebox: \((o.ports[place] ?? "(none)").debugDescription)")
@@ -162,10 +171,30 @@ struct GroupComparison {
                 misses.append((key, "nsebox gave no result\n" + Self.show(blockA, blockB, nil)))
             case .different(let reason):
                 misses.append((key, reason + "\n" + Self.show(blockA, blockB, o.results[key])))
+                if blockA == blockB { disputed.append(key) }
             }
         }
         for key in Set(o.results.keys).subtracting(a.results.keys).subtracting(b.results.keys).sorted() {
             unexpected.append((key, (o.results[key] ?? []).map { "    nsebox: \($0)" }.joined(separator: "\n")))
+        }
+    }
+
+    /// Weighs one more nmap run (the `number`th) in the disputes. nmap's output is
+    /// not always one value: a set it prints through `pairs` comes out in the order of
+    /// that run's string-hash seed, which Lua seeds afresh in every process. A
+    /// disputed result is reproduced when this run's block is nsebox's exactly, or
+    /// differs from the first run's and nsebox's fits the two as `compareResult` says.
+    mutating func arbitrate(nmapRun text: String, number: Int) {
+        let run = ScriptReport(text)
+        for key in disputed {
+            guard let block = run.results[key], let first = nmapFirst.results[key], block != first else { continue }
+            let ours = oursReport.results[key]
+            let verdict = block == ours ? ResultVerdict.reproduced : compareResult(first: first, second: block, ours: ours)
+            guard verdict == .reproduced else { continue }
+            disputed.removeAll { $0 == key }
+            misses.removeAll { $0.key == key }
+            reproduced.append(key)
+            settled.append("\(key): nmap run \(number) gave \(block == ours ? "nsebox's block" : "another block, and nsebox's fits both")")
         }
     }
 

@@ -54,9 +54,11 @@ let conformanceGroups: [ScanGroup] = [
     ], scriptArgs: "mysqluser=root,mysqlpass=,mysql-query.query=\"SELECT 'nsebox', 1+1\",mysql-query.username=root,mysql-query.password="),
     ScanGroup(name: "key-value", ports: "6379,11211", scripts: ["redis-info", "redis-brute", "memcached-info"]),
     ScanGroup(name: "rsync-rpc", ports: "111,873", scripts: ["rsync-list-modules", "rpcinfo", "banner"]),
+    // snmp-brute is left out: it reads the answers with pcap_open, which comes with
+    // raw-packet support (docs/compat.md).
     ScanGroup(name: "udp", ports: "T:53,U:53,U:123,U:161", udp: true, scripts: [
         "dns-recursion", "dns-nsid", "dns-cache-snoop", "snmp-sysdescr", "snmp-info", "snmp-interfaces",
-        "snmp-brute", "ntp-info", "ntp-monlist", "clock-skew",
+        "ntp-info", "ntp-monlist", "clock-skew",
     ]),
 ]
 
@@ -123,6 +125,17 @@ private func runGroup(_ group: ScanGroup, outputDirectory: URL?) throws -> Group
         }
     }
     var comparison = GroupComparison(name: group.name, first: first.stdout, second: second.stdout, ours: ours.stdout)
+    // Up to four more nmap runs settle results nmap happened to give alike twice.
+    var number = 2
+    while !comparison.disputed.isEmpty && number < 6 {
+        number += 1
+        let run = try runNmap(group.arguments, timeout: 240)
+        comparison.arbitrate(nmapRun: run.stdout, number: number)
+        if let outputDirectory {
+            try? "\(run)".write(to: outputDirectory.appendingPathComponent("\(group.name).nmap-\(number).txt"),
+                                atomically: true, encoding: .utf8)
+        }
+    }
     if timedOut {
         let progress = ours.stderr.split(separator: "\n").last.map(String.init) ?? ""
         comparison.misses.append(("(nsebox run)", "nsebox did not finish within 120 s (nmap takes seconds); last: \(progress)"))
@@ -165,7 +178,11 @@ struct ConformanceTests {
         let box = Comparisons()
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 3
-        for group in conformanceGroups {
+        // NSEBOX_CONFORMANCE_GROUPS=udp,ssh runs only those groups (while debugging;
+        // the suite then cannot pass).
+        let only = ProcessInfo.processInfo.environment["NSEBOX_CONFORMANCE_GROUPS"].map { Set($0.split(separator: ",").map(String.init)) }
+        let groups = conformanceGroups.filter { only?.contains($0.name) ?? true }
+        for group in groups {
             queue.addOperation {
                 let result = Result { try runGroup(group, outputDirectory: outputDirectory) }
                 box.set(group.name, result)
@@ -177,7 +194,7 @@ struct ConformanceTests {
         var scriptsWithResults = Set<String>()
         var report: [String] = []
         var failures: [String] = []
-        for group in conformanceGroups {
+        for group in groups {
             switch box.get(group.name)! {
             case .failure(let error):
                 failures.append("\(group.name): \(error)")
@@ -193,6 +210,7 @@ struct ConformanceTests {
                     failures.append("\(group.name) \(key): only nsebox gave a result\n\(detail)")
                 }
                 failures += comparison.portDifferences
+                for note in comparison.settled { report.append("  settled by another nmap run: \(note)") }
                 if !comparison.flaky.isEmpty {
                     report.append("  nmap gave these on one run only (not counted): \(comparison.flaky.joined(separator: ", "))")
                 }
@@ -208,6 +226,7 @@ struct ConformanceTests {
             \(failures.isEmpty ? "" : "--- differences ---\n" + failures.joined(separator: "\n"))
             """)
         #expect(scriptsWithResults.count >= 60, "only \(scriptsWithResults.count) distinct scripts gave results on nmap")
+        #expect(only == nil, "only the groups in NSEBOX_CONFORMANCE_GROUPS ran")
         #expect(stable > 0 && reproduced == stable && failures.isEmpty,
                 "\(summary)\n\(failures.joined(separator: "\n"))")
     }
