@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CSandboxSys"),
         // Lua modules over Debian's C libraries (openssl over libcrypto, zlib over libz).
-        .target(name: "CNSEModules", dependencies: ["CLua", "COpenSSL"], linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CNSEModules", dependencies: ["CLua", "COpenSSL"], linkerSettings: [.linkedLibrary("z"), .linkedLibrary("ssh2")]),
 
         .target(name: "NSEWire"),
         .target(name: "NSEPolicy"),

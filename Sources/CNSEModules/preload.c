@@ -9,12 +9,14 @@ int luaopen_nse_cert(lua_State *L);    /* cert.c */
 
 int luaopen_nse_zlib(lua_State *L);   /* zlib.c */
 int luaopen_nse_bit32(lua_State *L);  /* bit32.c */
+int luaopen_nse_ssh2(lua_State *L);   /* ssh2.c: the C half of libssh2 */
 
 static const nse_preload preloads[] = {
     { "openssl", luaopen_nse_openssl },
     { "nsebox_cert", luaopen_nse_cert },
     { "zlib", luaopen_nse_zlib },
     { "bit32", luaopen_nse_bit32 },
+    { "nsebox_ssh2", luaopen_nse_ssh2 },
     { NULL, NULL },
 };
 

@@ -15,6 +15,9 @@ public struct BrokerConfig: Sendable {
     public var maxChildren: Int
     /// Keep the children's stderr (debugging nsebox itself).
     public var childStderr: Bool
+    /// Paths the user gave in script arguments; those naming a file become
+    /// readable by scripts (`DataFiles.allowUserFiles`).
+    public var userFiles: [String] = []
 
     public init(childPath: String, policyText: String, dataDirectories: [String],
                 maxChildren: Int = 32, childStderr: Bool = false) {
@@ -62,6 +65,7 @@ public final class Broker {
     public init(config: BrokerConfig) throws {
         self.config = config
         self.files = DataFiles(directories: config.dataDirectories)
+        files.allowUserFiles(config.userFiles)
         self.executable = try ChildExecutable(path: config.childPath)
         // A root broker runs children as nobody; anyone else runs them as themselves.
         self.credentials = geteuid() == 0 ? .nobody : nil

@@ -31,9 +31,23 @@ public final class DataFiles {
         return nil
     }
 
-    /// Reads a file given as a name (searched like fetchfile) or as an absolute path
-    /// inside a data directory. Returns nil for anything outside.
+    /// Files the user named in script arguments (userdb=…, passdb=…, a key file),
+    /// links resolved: scripts may read these wherever they are, as they may in nmap.
+    public private(set) var userFiles: Set<String> = []
+
+    /// Adds the values that name a regular file (relative to the current directory
+    /// or absolute) to `userFiles`; other values are ignored.
+    public func allowUserFiles(_ candidates: [String]) {
+        for path in candidates where !path.isEmpty && path.utf8.count < 4096 {
+            if let real = DataFiles.canonical(path), isRegularFile(real) { userFiles.insert(real) }
+        }
+    }
+
+    /// Reads a file the user named, a file given as a name (searched like
+    /// fetchfile), or an absolute path inside a data directory. Returns nil for
+    /// anything else.
     public func readAllowed(_ pathOrName: String) -> [UInt8]? {
+        if !userFiles.isEmpty, let real = DataFiles.canonical(pathOrName), userFiles.contains(real) { return read(real) }
         if pathOrName.hasPrefix("/") { return readInside(pathOrName) }
         return locate(pathOrName).flatMap(readInside)
     }

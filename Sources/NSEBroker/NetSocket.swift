@@ -169,18 +169,26 @@ final class NetSocket {
                 inbound.removeFirst(n)
                 finish(reply, [.bool(true), .bytes(data)])
             }
+            // One readiness event reads as nsock does: 8 KiB reads until a short one
+            // (TLS: until OpenSSL has no more), or until past the chunk limit (the
+            // count itself for receive_bytes). Scripts that parse whatever one
+            // receive returns (mysql.lua) then see the pieces they see under nmap.
+            let limit = mode == .bytes ? max(1, count) : NetSocket.readChunkLimit
             func pump() {
-                while !satisfied() && !atEOF && inbound.count < WireLimits.maxReceiveChunk {
-                    guard let chunk = readSome(h) else {
-                        reactor.watch(h.raw, readWaitsFor) { _, _, _ in pump() }
-                        return
-                    }
+                var wouldBlock = false
+                while !atEOF {
+                    guard let chunk = readSome(h) else { wouldBlock = true; break }
                     if chunk.isEmpty { if readError == nil { atEOF = true }; break }
                     onTraffic?(false, chunk[...])
                     inbound.append(contentsOf: chunk)
-                    if isUDP { break }
+                    if isUDP || inbound.count > limit || (tls == nil && chunk.count < NetSocket.readSize) { break }
                 }
                 if readError != nil { readError = nil; return finish(reply, [.none, "ERROR"]) }
+                if satisfied() { return deliver() }
+                if !atEOF {
+                    reactor.watch(h.raw, wouldBlock ? readWaitsFor : .read) { _, _, _ in pump() }
+                    return
+                }
                 if !inbound.isEmpty { return deliver() }
                 finish(reply, [.none, .string("EOF")])
             }
@@ -227,8 +235,12 @@ final class NetSocket {
 
     /// Reads what is there: nil when nothing is (or on error, noted in readError),
     /// empty at end of stream.
+    /// nsock's read size, and the most it gathers in one receive (NSOCK_READ_CHUNK_SIZE).
+    static let readSize = 8192
+    static let readChunkLimit = 0x8FFFF
+
     private func readSome(_ h: Handle) -> [UInt8]? {
-        var buf = [UInt8](repeating: 0, count: 65536)
+        var buf = [UInt8](repeating: 0, count: isUDP ? 65536 : NetSocket.readSize)
         if let tls {
             switch tls.read(into: &buf) {
             case .done(let n): buf.removeSubrange(n...); return buf

@@ -105,6 +105,7 @@ enum Bootstrap {
         ("libraries", bootstrapLibraries),
         ("nmap", bootstrapNmap),
         ("facts", bootstrapFacts),
+        ("ssh2", bootstrapSSH2),
         ("run", bootstrapRun),
     ]
 }

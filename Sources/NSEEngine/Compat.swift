@@ -210,6 +210,7 @@ public enum Compat {
         out += "they can only reach 127.0.0.1.\n\n"
         out += "Regenerate this file with:\n\n```\n\(command)\n```\n\n"
         out += "**\(summary(results)).**\n\n"
+        out += knownDifferences
         let failures = results.filter { !$0.loads }
         out += "## Scripts that do not load (\(failures.count))\n\n"
         out += groups(failures.map { ($0.name, $0.loadError ?? "") })

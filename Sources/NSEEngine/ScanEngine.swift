@@ -21,7 +21,9 @@ public final class ScanEngine {
 
     public init(options: ScanOptions) throws {
         self.options = options
-        self.broker = try Broker(config: options.broker)
+        var config = options.broker
+        config.userFiles += ScriptArgsParser.strings(in: options.scriptArgs)
+        self.broker = try Broker(config: config)
         broker.onLog = { [unowned self] log in self.handleLog(log) }
         broker.onDenied = { [unowned self] script, what in self.onWarning("\(script): \(what)") }
         broker.portState = { [unowned self] host, port, proto in

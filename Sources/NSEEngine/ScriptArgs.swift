@@ -10,6 +10,13 @@ public struct ScriptArgsParser {
     private let chars: [Character]
     private var i = 0
 
+    /// Every string value in parsed arguments, nested tables included (the
+    /// candidates for files a script may read: userdb=…, passdb=…).
+    public static func strings(in args: Value) -> [String] {
+        guard case .table(let entries) = args else { return args.text.map { [$0] } ?? [] }
+        return entries.flatMap { strings(in: $0.value) }
+    }
+
     public static func parse(_ text: String) throws(SpecError) -> Value {
         var p = ScriptArgsParser(chars: Array(text))
         p.skipSpace()

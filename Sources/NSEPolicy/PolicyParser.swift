@@ -130,6 +130,6 @@ public enum PolicyParser {
     ]
 
     static let errnoNames: [String: Int32] = [
-        "EPERM": 1, "ENOENT": 2, "EACCES": 13, "ENOSYS": 38, "EINVAL": 22, "ENOTSUP": 95,
+        "EPERM": 1, "ENOENT": 2, "EBADF": 9, "EACCES": 13, "ENOSYS": 38, "EINVAL": 22, "ENOTSUP": 95,
     ]
 }

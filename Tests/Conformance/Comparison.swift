@@ -60,8 +60,9 @@ func scriptID(of firstLine: String) -> String {
 /// What a line is, regardless of the values in it: its "| " / "|_  " prefix and
 /// the name before its first ": " with digits replaced by "#", or just the prefix
 /// when it has no name. "|   Uptime: 3 seconds" -> "|   Uptime".
+/// The "|_" that marks a block's last line counts as "| " (a line that moved).
 func lineStructure(_ line: String) -> String {
-    let prefix = line.prefix { $0 == "|" || $0 == "_" || $0 == " " }
+    let prefix = String(line.prefix { $0 == "|" || $0 == "_" || $0 == " " }.map { $0 == "_" ? " " : $0 })
     let rest = line.dropFirst(prefix.count)
     guard let colon = rest.range(of: ": ") ?? (rest.hasSuffix(":") ? rest.range(of: ":", options: .backwards) : nil)
     else { return prefix + "…" }

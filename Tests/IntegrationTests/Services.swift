@@ -505,7 +505,15 @@ final class SSHService {
     /// The public host key line ("ssh-ed25519 AAAA… nsebox-test").
     let hostKeyPublic: String
 
-    init(startupTimeout: TimeInterval = 10) throws {
+    /// Logins a test may open: none by default. `authorizedKeys` lets root in with
+    /// those public keys only; `passwords` turns on password logins (for accounts
+    /// the test made itself, see `TemporaryAccount`).
+    struct Logins {
+        var authorizedKeys: String? = nil
+        var passwords = false
+    }
+
+    init(startupTimeout: TimeInterval = 10, logins: Logins = Logins()) throws {
         for tool in [Self.executable, Self.keygen] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw ServiceError.missingExecutable(
                 path: tool, hint: "install it with `apt-get install openssh-server` (.ci/run does)")
@@ -535,17 +543,23 @@ final class SSHService {
         try service.start(
             executable: Self.executable, ports: kernelChosenPorts(), startupTimeout: startupTimeout
         ) { port in
+            var keysFile = "none"
+            if let keys = logins.authorizedKeys {
+                try service.write(keys, to: "authorized_keys")
+                keysFile = service.path("authorized_keys")
+            }
             let config = """
                 ListenAddress 127.0.0.1
                 Port \(port)
                 HostKey \(key)
                 PidFile \(service.path("sshd.pid"))
                 UsePAM no
-                PasswordAuthentication no
+                PasswordAuthentication \(logins.passwords ? "yes" : "no")
                 KbdInteractiveAuthentication no
-                PubkeyAuthentication no
-                AuthorizedKeysFile none
-                PermitRootLogin no
+                PubkeyAuthentication \(logins.authorizedKeys == nil ? "no" : "yes")
+                AuthorizedKeysFile \(keysFile)
+                StrictModes no
+                PermitRootLogin \(logins.authorizedKeys == nil ? "no" : "prohibit-password")
                 MaxStartups 200
                 LoginGraceTime 30
 
