@@ -1,4 +1,5 @@
 import Glibc
+import NSEPolicy
 import NSESystem
 import NSEWire
 
@@ -25,7 +26,6 @@ final class ChildSession {
         return t
     }()
 
-    static let maxSockets = 256
     static let maxSocketRecords = 4096
     static let maxOutbox = 64 << 20
 
@@ -42,6 +42,12 @@ final class ChildSession {
     private var failure: (status: String, message: String)?
     private var closed = false
     private var timeoutTimer: Int?
+    private var wallTimer: Int?
+    /// What the instance has used of its policy's quotas (`job.rights`).
+    private var bytesSent: UInt64 = 0
+    private var bytesReceived: UInt64 = 0
+    private var outputBytes = 0
+    private var warnedOutput = false
     private let completion: (ScriptOutcome) -> Void
     private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
 
@@ -62,8 +68,20 @@ final class ChildSession {
                 self.childGone()
             }
         }
+        if let wall = job.rights.wallSeconds {
+            wallTimer = broker.reactor.after(wall) { [weak self] in
+                guard let self, !self.closed else { return }
+                self.deny("ran for the policy's wall-time limit of \(Int(wall)) s and was ended")
+                self.failure = ("denied", "nsebox policy: the script ran for its wall-time limit of \(Int(wall)) s and was ended")
+                kill(self.pid, SIGKILL)
+                self.childGone()
+            }
+        }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
     }
+
+    /// Tells the engine a request was refused (it shows a warning).
+    private func deny(_ what: String) { broker.onDenied(job.scriptName, what) }
 
     // MARK: input
 
@@ -109,20 +127,29 @@ final class ChildSession {
                     source: (v[4].text ?? "", Int(v[5].int ?? -1)), reply: answer)
         case .send:
             guard let s = socket(v[0]), case .bytes(let data) = v[1] else { return }
+            guard mayRelease(data.count) else { return answer(sendQuotaReply) }
             s.send(data, reply: answer)
         case .sendTo:
             guard let s = socket(v[0]), case .bytes(let data) = v[3] else { return }
             let host = v[1].text ?? "", port = Int(v[2].int ?? -1)
-            guard (0...65535).contains(port), let address = job.scope.address(for: host),
+            guard (0...65535).contains(port), let address = destination(host, port: port),
                   let sa = SocketAddress(ip: address, port: port) else {
                 broker.onDenied(job.scriptName, "sendto \(host):\(port) refused: not a host under scan")
                 return answer([.bool(false), .string("nsebox: \(host) is not a host under scan")])
             }
+            guard mayRelease(data.count) else { return answer(sendQuotaReply) }
             s.sendTo(sa, data, reply: answer)
         case .receive:
             guard let s = socket(v[0]) else { return }
             guard let mode = ReceiveMode(rawValue: v[1].int ?? -1) else { return violation("bad receive mode") }
-            s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1), reply: answer)
+            if let limit = job.rights.receivedBytes, bytesReceived >= limit {
+                deny("receive refused: the policy's limit of \(limit) bytes received is used up")
+                return answer([.none, .string("nsebox policy: the limit of \(limit) bytes received is used up")])
+            }
+            s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1)) { [weak self] values in
+                if values.count > 1, case .bytes(let data) = values[1] { self?.bytesReceived += UInt64(data.count) }
+                answer(values)
+            }
         case .close:
             guard let s = socket(v[0]) else { return }
             s.close(reply: answer)
@@ -146,6 +173,10 @@ final class ChildSession {
             broker.registry.acquire(holder, scope: scope) { contents in answer([contents]) }
         case .registryRelease:
             guard let scope = registryScope(v[0]) else { return }
+            if let limit = job.rights.registryBytes, Frame(.registryRelease, [v[1]]).encoded().count > limit {
+                deny("registry write refused: more than the policy's \(limit) bytes")
+                return violation("nsebox policy: the script wrote more than \(limit) bytes to the registry")
+            }
             broker.registry.release(holder, scope: scope, contents: v[1])
         case .mutexLock:
             let h = MutexTable.Holder(session: holder, thread: v[1].int ?? 0)
@@ -197,16 +228,62 @@ final class ChildSession {
         case .log:
             // A child picks one of its own channels; it cannot speak as nsebox.
             let channel = ["stdout", "stderr"].contains(v[0].text ?? "") ? v[0].text! : "print"
-            broker.onLog(ScriptLog(script: job.scriptName, channel: channel, text: v[1].text ?? ""))
+            let text = v[1].text ?? ""
+            guard mayOutput(text.utf8.count) else { return }
+            broker.onLog(ScriptLog(script: job.scriptName, channel: channel, text: text))
         case .result:
-            result = v[0]
             state = .finished
+            var size = 0
+            if case .bytes(let b) = v[0]["output"] { size = b.count }
+            guard mayOutput(size) else {
+                failure = ("denied", "nsebox policy: the script's output passed its limit of \(job.rights.outputBytes ?? 0) bytes")
+                return
+            }
+            result = v[0]
         case .hello, .run:
             break // refused above: only the broker sends these
         }
     }
 
     private var openSockets: Int { sockets.values.lazy.filter(\.isOpen).count }
+
+    /// The address a script may reach for `host`: a host under scan, or what the
+    /// policy's `network` adds (a DNS server on port 53; a broadcast or multicast
+    /// address).
+    private func destination(_ host: String, port: Int) -> String? {
+        if let address = job.scope.address(for: host) { return address }
+        let reach = job.rights.network
+        if reach.isEmpty || SocketAddress(ip: host, port: 0) == nil { return nil }
+        if reach.contains(.dns), port == 53, NetworkFacts.dnsServers().contains(host) { return host }
+        if reach.contains(.broadcast), NetworkFacts.isBroadcast(host) { return host }
+        return nil
+    }
+
+    /// Counts bytes about to be sent against the policy's limit.
+    private func mayRelease(_ count: Int) -> Bool {
+        if let limit = job.rights.sentBytes, bytesSent + UInt64(count) > limit {
+            deny("send refused: the policy's limit of \(limit) bytes sent would be passed")
+            return false
+        }
+        bytesSent += UInt64(count)
+        return true
+    }
+
+    private var sendQuotaReply: [Value] {
+        [.none, .string("nsebox policy: the limit of \(job.rights.sentBytes ?? 0) bytes sent would be passed")]
+    }
+
+    /// Counts log and result bytes against the policy's output limit; past it,
+    /// log lines are dropped (the engine is told once).
+    private func mayOutput(_ count: Int) -> Bool {
+        outputBytes += count
+        guard let limit = job.rights.outputBytes, outputBytes > limit else { return true }
+        if !warnedOutput {
+            warnedOutput = true
+            deny("output past the policy's limit of \(limit) bytes is dropped")
+        }
+        return false
+    }
 
     /// The socket a request names, created at first use. Records of closed sockets
     /// are dropped when there are many (a brute-force script opens thousands).
@@ -242,12 +319,13 @@ final class ChildSession {
             return reply([.bool(false), .string("unknown protocol '\(proto)'")])
         }
         guard (0...65535).contains(port) else { return reply([.none, .string("port out of range")]) }
-        guard let address = job.scope.address(for: host) else {
+        guard let address = destination(host, port: port) else {
             broker.onDenied(job.scriptName, "connect to \(host):\(port) refused: not a host under scan")
             return reply([.bool(false), .string("nsebox: \(host) is not a host under scan")])
         }
-        guard openSockets < ChildSession.maxSockets else {
-            return reply([.bool(false), .string("nsebox: more than \(ChildSession.maxSockets) open sockets")])
+        guard openSockets < job.rights.sockets else {
+            deny("connect refused: the policy allows \(job.rights.sockets) open sockets")
+            return reply([.bool(false), .string("nsebox: more than \(job.rights.sockets) open sockets")])
         }
         guard let sa = SocketAddress(ip: address, port: port) else { return reply([.none, .string("bad address")]) }
         var local: SocketAddress? = nil
@@ -278,7 +356,7 @@ final class ChildSession {
         if what.hasPrefix("?") {
             return [broker.files.locate(String(what.dropFirst())).map { .string($0) } ?? .none]
         }
-        if let bytes = broker.files.readAllowed(what) { return [.bytes(bytes)] }
+        if let bytes = broker.files.readAllowed(what, sources: job.rights.read) { return [.bytes(bytes)] }
         return [.none, .string("No such file or not readable by scripts")]
     }
 
@@ -330,6 +408,7 @@ final class ChildSession {
         guard !closed else { return }
         closed = true
         broker.reactor.cancel(timeoutTimer)
+        broker.reactor.cancel(wallTimer)
         broker.reactor.unwatch(rpc.raw)
         for s in sockets.values { s.closeNow() }
         sockets = [:]

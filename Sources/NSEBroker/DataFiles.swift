@@ -1,4 +1,5 @@
 import Glibc
+import NSEPolicy
 import NSEWire
 
 /// The files a script may read, all through the broker: nselib modules by name,
@@ -43,11 +44,19 @@ public final class DataFiles {
         }
     }
 
-    /// Reads a file the user named, a file given as a name (searched like
-    /// fetchfile), or an absolute path inside a data directory. Returns nil for
-    /// anything else.
-    public func readAllowed(_ pathOrName: String) -> [UInt8]? {
-        if !userFiles.isEmpty, let real = DataFiles.canonical(pathOrName), userFiles.contains(real) { return read(real) }
+    /// Reads what `sources` (a policy's `read`) allow: a file the user named
+    /// (script-args), a data file by name (searched like fetchfile) or by a path
+    /// inside a data directory (nmap-data), or a file under an allowed path.
+    /// Returns nil for anything else.
+    public func readAllowed(_ pathOrName: String,
+                            sources: Set<ScriptRights.ReadSource> = [.nmapData, .scriptArgs]) -> [UInt8]? {
+        guard !pathOrName.isEmpty, pathOrName.utf8.count < 4096 else { return nil }
+        let real = DataFiles.canonical(pathOrName)
+        if let real, sources.contains(.scriptArgs), userFiles.contains(real) { return read(real) }
+        for case .path(let dir) in sources {
+            if let real, real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/"), isRegularFile(real) { return read(real) }
+        }
+        guard sources.contains(.nmapData) else { return nil }
         if pathOrName.hasPrefix("/") { return readInside(pathOrName) }
         return locate(pathOrName).flatMap(readInside)
     }

@@ -1,3 +1,4 @@
+import NSEPolicy
 import NSEWire
 
 /// One unit of work for a child: describe a script, run one script instance, or
@@ -20,13 +21,16 @@ public struct ScriptJob: Sendable {
     public var scope: NetworkScope
     /// Wall-clock seconds the instance may run (--script-timeout); nil: no limit.
     public var timeout: Double?
+    /// What the policy lets this script do through the broker.
+    public var rights = ScriptRights()
 
     public init(mode: Mode, scriptPath: String, scriptName: String, source: [UInt8], rule: String? = nil,
                 host: Value? = nil, port: Value? = nil, hostKey: String? = nil,
-                options: [(String, Value)] = [], scope: NetworkScope = NetworkScope(), timeout: Double? = nil) {
+                options: [(String, Value)] = [], scope: NetworkScope = NetworkScope(), timeout: Double? = nil,
+                rights: ScriptRights = ScriptRights()) {
         self.mode = mode; self.scriptPath = scriptPath; self.scriptName = scriptName; self.source = source
         self.rule = rule; self.host = host; self.port = port; self.hostKey = hostKey
-        self.options = options; self.scope = scope; self.timeout = timeout
+        self.options = options; self.scope = scope; self.timeout = timeout; self.rights = rights
     }
 
     /// The job as the child receives it in the `run` message.

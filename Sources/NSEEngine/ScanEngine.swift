@@ -1,5 +1,6 @@
 import Glibc
 import NSEBroker
+import NSEPolicy
 import NSEScan
 import NSEWire
 
@@ -9,6 +10,8 @@ import NSEWire
 public final class ScanEngine {
     let options: ScanOptions
     let broker: Broker
+    /// The sandbox policy: which scripts run, and each one's rights in the broker.
+    let policy: Policy
     /// Warnings for the user (stderr), in the order they happened.
     public var onWarning: (String) -> Void = { FileHandleStderr.write("nsebox: " + $0 + "\n") }
     /// The progress line of long scans: stderr, never the report.
@@ -21,6 +24,7 @@ public final class ScanEngine {
 
     public init(options: ScanOptions) throws {
         self.options = options
+        self.policy = try PolicyParser.parse(options.broker.policyText)
         var config = options.broker
         config.userFiles += ScriptArgsParser.strings(in: options.scriptArgs)
         self.broker = try Broker(config: config)
@@ -218,7 +222,8 @@ public final class ScanEngine {
                 }
                 let rules = Set(outcome.result["rules"].arrayPart.compactMap(\.text))
                 let deps = outcome.result["dependencies"].arrayPart.compactMap(\.text)
-                infos[i] = ScriptInfo(file: file, source: source, rules: rules, dependencies: deps)
+                infos[i] = ScriptInfo(file: file, source: source, rules: rules, dependencies: deps,
+                                      categories: outcome.result["categories"].arrayPart.compactMap(\.text))
             }
         }
         broker.runUntilIdle()
@@ -226,7 +231,15 @@ public final class ScanEngine {
             // The policy cannot be applied: no script can run safely, so none runs.
             throw SpecError("the sandbox could not be set up: \(sandboxFailure)")
         }
-        return try assignRunlevels(infos.compactMap { $0 })
+        let loaded = infos.compactMap { $0 }
+        let refused = loaded.filter { !policy.runs(categories: $0.categories) }
+        if !refused.isEmpty {
+            let list = refused.map { "\($0.file.name) (\($0.categories.joined(separator: ", ")))" }.joined(separator: "; ")
+            throw SpecError("the sandbox policy '\(policy.name)' runs only scripts in the categories "
+                + "\((policy.runCategories ?? []).joined(separator: ", ")), and refuses: \(list). "
+                + "Use a policy that allows them, e.g. --policy permissive")
+        }
+        return try assignRunlevels(loaded)
     }
 
     /// Runlevel = 1 + the highest runlevel among the selected scripts it depends on.
@@ -359,7 +372,8 @@ public final class ScanEngine {
                              scope: NetworkScope) -> ScriptJob {
         ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
                   rule: rule, host: target.map { hostTable($0, extra: hostIndex[$0.address].map { hosts[$0].hostFields } ?? []) }, port: port.map(portTable), hostKey: target?.address,
-                  options: commonOptions(script.file), scope: scope, timeout: options.scriptTimeout)
+                  options: commonOptions(script.file), scope: scope, timeout: options.scriptTimeout,
+                  rights: policy.rights(script: script.file.name, categories: script.categories))
     }
 
     /// The host table nmap hands a script; `extra` (from an imported scan) overrides.

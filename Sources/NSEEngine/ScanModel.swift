@@ -77,5 +77,8 @@ struct ScriptInfo {
     var source: [UInt8]
     var rules: Set<String>
     var dependencies: [String]
+    /// What the script declares, and so what the policy's `scripts` and `when
+    /// category` lines see.
+    var categories: [String] = []
     var runlevel = 1
 }

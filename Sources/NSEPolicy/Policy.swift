@@ -8,6 +8,13 @@ public struct Policy: Equatable, Sendable {
     public var defaultAction: SyscallAction
     public var rules: [SyscallRule]
     public var limits: [ResourceLimit]
+    /// Format 2: the categories a script needs one of to run (`scripts ...`);
+    /// nil runs every script.
+    public var runCategories: [String]? = nil
+    /// Format 2: what every script instance may do through the broker.
+    public var rights = ScriptRights()
+    /// Format 2: `when` lines, applied in order over `rights`.
+    public var overrides: [RightsOverride] = []
 
     public init(format: Int = Policy.currentFormat, name: String, defaultAction: SyscallAction = .kill,
                 rules: [SyscallRule] = [], limits: [ResourceLimit] = []) {
@@ -15,7 +22,10 @@ public struct Policy: Equatable, Sendable {
         self.rules = rules; self.limits = limits
     }
 
-    public static let currentFormat = 1
+    /// Format 1 has the process statements only; format 2 adds the rights the
+    /// broker enforces (scripts, limit, network, raw, read, when).
+    public static let currentFormat = 2
+    public static let formats = 1...2
 }
 
 public enum SyscallAction: Equatable, Sendable {

@@ -32,8 +32,8 @@ public enum PolicyParser {
             switch keyword {
             case "format":
                 guard rest.count == 1, let f = Int(rest[0]) else { throw PolicyError(line: lineNo, "format takes one number") }
-                guard f == Policy.currentFormat else {
-                    throw PolicyError(line: lineNo, "unsupported policy format \(f) (this nsebox reads format \(Policy.currentFormat))")
+                guard Policy.formats.contains(f) else {
+                    throw PolicyError(line: lineNo, "unsupported policy format \(f) (this nsebox reads formats 1 and 2)")
                 }
                 policy.format = f
             case "name":
@@ -58,6 +58,27 @@ public enum PolicyParser {
                     throw PolicyError(line: lineNo, "unknown resource '\(rest[0])' (known: \(ResourceLimit.Resource.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 policy.limits.append(ResourceLimit(res, try size(rest[1], line: lineNo)))
+            case "scripts", "limit", "network", "raw", "read", "when":
+                guard policy.format >= 2 else {
+                    throw PolicyError(line: lineNo, "'\(keyword)' needs 'format 2' before it")
+                }
+                switch keyword {
+                case "scripts":
+                    guard !rest.isEmpty else { throw PolicyError(line: lineNo, "scripts takes 'all' or category names") }
+                    policy.runCategories = rest == ["all"] ? nil : rest
+                case "when":
+                    guard rest.count >= 3, rest[0] == "category" || rest[0] == "script" else {
+                        throw PolicyError(line: lineNo, "when takes 'category NAME' or 'script NAME', then a limit, network, raw or read statement")
+                    }
+                    let statement = Array(rest.dropFirst(2))
+                    var probe = ScriptRights()
+                    try applyRights(statement, to: &probe, line: lineNo)
+                    policy.overrides.append(RightsOverride(
+                        selector: rest[0] == "category" ? .category(rest[1]) : .script(rest[1]),
+                        statement: statement, line: lineNo))
+                default:
+                    try applyRights([keyword] + rest, to: &policy.rights, line: lineNo)
+                }
             default:
                 throw PolicyError(line: lineNo, "unknown statement '\(keyword)'")
             }
@@ -66,6 +87,68 @@ public enum PolicyParser {
         guard !policy.name.isEmpty else { throw PolicyError(line: 0, "missing 'name' line") }
         guard sawDefault else { throw PolicyError(line: 0, "missing 'default' line") }
         return policy
+    }
+
+    /// The rights statements: `limit WHAT VALUE`, `network REACH`, `raw yes|no`,
+    /// `read SOURCE...` (each `read` line replaces the list).
+    static func applyRights(_ words: [String], to rights: inout ScriptRights, line: Int) throws(PolicyError) {
+        let rest = Array(words.dropFirst())
+        switch words.first {
+        case "limit":
+            guard rest.count == 2 else { throw PolicyError(line: line, "limit takes a name and a value") }
+            let value = rest[1]
+            switch rest[0] {
+            case "wall": rights.wallSeconds = try seconds(value, line: line)
+            case "sockets": rights.sockets = Int(clamping: try number(value, line: line))
+            case "sent": rights.sentBytes = try size(value, line: line)
+            case "received": rights.receivedBytes = try size(value, line: line)
+            case "output": rights.outputBytes = Int(clamping: try size(value, line: line))
+            case "registry": rights.registryBytes = Int(clamping: try size(value, line: line))
+            default:
+                throw PolicyError(line: line, "unknown limit '\(rest[0])' (known: wall, sockets, sent, received, output, registry)")
+            }
+        case "network":
+            guard rest.count == 1 else { throw PolicyError(line: line, "network takes one word: targets, targets+dns, targets+broadcast, ...") }
+            let parts = rest[0].split(separator: "+").map(String.init)
+            guard parts.first == "targets" else { throw PolicyError(line: line, "network starts with 'targets' (the hosts under scan)") }
+            var reach: Set<ScriptRights.Reach> = []
+            for part in parts.dropFirst() {
+                guard let r = ScriptRights.Reach(rawValue: part) else {
+                    throw PolicyError(line: line, "unknown network reach '\(part)' (known: dns, broadcast)")
+                }
+                reach.insert(r)
+            }
+            rights.network = reach
+        case "raw":
+            guard rest.count == 1, rest[0] == "yes" || rest[0] == "no" else { throw PolicyError(line: line, "raw takes yes or no") }
+            rights.raw = rest[0] == "yes"
+        case "read":
+            var sources: Set<ScriptRights.ReadSource> = []
+            for word in rest {
+                switch word {
+                case "nmap-data": sources.insert(.nmapData)
+                case "script-args": sources.insert(.scriptArgs)
+                case "none": break
+                default:
+                    guard word.hasPrefix("/"), !word.split(separator: "/").contains("..") else {
+                        throw PolicyError(line: line, "read takes nmap-data, script-args, none or absolute paths without '..', found '\(word)'")
+                    }
+                    sources.insert(.path(word))
+                }
+            }
+            guard !rest.isEmpty else { throw PolicyError(line: line, "read takes nmap-data, script-args, none or absolute paths") }
+            rights.read = sources
+        default:
+            throw PolicyError(line: line, "expected limit, network, raw or read")
+        }
+    }
+
+    /// Seconds: a number with an optional unit s, m or h ("90", "10m").
+    static func seconds(_ word: String, line: Int) throws(PolicyError) -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        if let last = word.last, let unit = units[last], let v = Double(word.dropLast()), v > 0, v.isFinite { return v * unit }
+        if let v = Double(word), v > 0, v.isFinite { return v }
+        throw PolicyError(line: line, "bad time '\(word)' (a positive number of seconds, or with s, m or h)")
     }
 
     private static func action(_ words: [String], line: Int) throws(PolicyError) -> (action: SyscallAction, rest: [String]) {

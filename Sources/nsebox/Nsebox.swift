@@ -14,6 +14,7 @@ struct Nsebox: ParsableCommand {
         discussion: """
             Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1
             Corpus report: nsebox compat [--all | SCRIPT...] [--markdown FILE] (see nsebox compat --help)
+            Sandbox policies: nsebox policy check NAME|FILE
             """)
 
     /// `nsebox compat ...` runs the corpus report; anything else is a scan. The
@@ -24,6 +25,8 @@ struct Nsebox: ParsableCommand {
         let args = Array(CommandLine.arguments.dropFirst())
         if args.first == "compat" {
             CompatCommand.main(Array(args.dropFirst()))
+        } else if args.first == "policy" {
+            PolicyCommand.main(Array(args.dropFirst()))
         } else {
             Nsebox.main(args)
         }

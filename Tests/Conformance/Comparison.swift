@@ -151,24 +151,27 @@ struct GroupComparison {
     var unexpected: [(key: String, detail: String)] = []
     /// Port lines that differ although nmap gave the same on both runs.
     var portDifferences: [String] = []
-    /// Misses where nmap gave the same block twice and nsebox another: more nmap
-    /// runs may show nmap giving nsebox's block too (`arbitrate`).
+    /// Misses where nsebox gave another block: more nmap runs may show nmap
+    /// giving nsebox's block too, or varying so that nsebox's fits (`arbitrate`).
     var disputed: [String] = []
     /// Disputes settled by further nmap runs, said in words.
     var settled: [String] = []
-    private let nmapFirst: ScriptReport, oursReport: ScriptReport
+    private let nmapRuns: [ScriptReport], oursReport: ScriptReport
 
     init(name: String, first: String, second: String, ours: String) {
         self.name = name
         let a = ScriptReport(first), b = ScriptReport(second), o = ScriptReport(ours)
-        nmapFirst = a; oursReport = o
+        nmapRuns = [a, b]; oursReport = o
         for (place, line) in a.ports.sorted(by: { $0.key < $1.key }) where b.ports[place] == line {
             if o.ports[place] != line {
                 portDifferences.append("\(name): nmap: \(line.debugDescription), nsebox: \((o.ports[place] ?? "(none)").debugDescription)")
             }
         }
         for key in Set(a.results.keys).union(b.results.keys).sorted() {
-            guard let blockA = a.results[key], let blockB = b.results[key] else {
+            // A result nmap gave on one run only, or as an error on one run and
+            // output on the other, is not one nmap reliably gives: not counted.
+            guard let blockA = a.results[key], let blockB = b.results[key],
+                  Self.isError(blockA) == Self.isError(blockB) else {
                 flaky.append(key)
                 continue
             }
@@ -180,7 +183,7 @@ struct GroupComparison {
                 misses.append((key, "nsebox gave no result\n" + Self.show(blockA, blockB, nil)))
             case .different(let reason):
                 misses.append((key, reason + "\n" + Self.show(blockA, blockB, o.results[key])))
-                if blockA == blockB { disputed.append(key) }
+                disputed.append(key)
             }
         }
         for key in Set(o.results.keys).subtracting(a.results.keys).subtracting(b.results.keys).sorted() {
@@ -190,21 +193,29 @@ struct GroupComparison {
 
     /// Weighs one more nmap run (the `number`th) in the disputes. nmap's output is
     /// not always one value: a set it prints through `pairs` comes out in the order of
-    /// that run's string-hash seed, which Lua seeds afresh in every process. A
-    /// disputed result is reproduced when this run's block is nsebox's exactly, or
-    /// differs from the first run's and nsebox's fits the two as `compareResult` says.
+    /// that run's string-hash seed, which Lua seeds afresh in every process, and some
+    /// scripts' output wanders further (mysql-variables misparses rows whose
+    /// boundaries move with random values). A disputed result is reproduced when
+    /// this run's block is nsebox's exactly, or when nsebox's fits this block and
+    /// one of the first two runs' as `compareResult` says.
     mutating func arbitrate(nmapRun text: String, number: Int) {
         let run = ScriptReport(text)
         for key in disputed {
-            guard let block = run.results[key], let first = nmapFirst.results[key], block != first else { continue }
+            guard let block = run.results[key] else { continue }
             let ours = oursReport.results[key]
-            let verdict = block == ours ? ResultVerdict.reproduced : compareResult(first: first, second: block, ours: ours)
-            guard verdict == .reproduced else { continue }
+            let earlier = nmapRuns.compactMap { $0.results[key] }.filter { $0 != block && Self.isError($0) == Self.isError(block) }
+            guard block == ours || earlier.contains(where: { compareResult(first: $0, second: block, ours: ours) == .reproduced })
+            else { continue }
             disputed.removeAll { $0 == key }
             misses.removeAll { $0.key == key }
             reproduced.append(key)
             settled.append("\(key): nmap run \(number) gave \(block == ours ? "nsebox's block" : "another block, and nsebox's fits both")")
         }
+    }
+
+    /// nmap's one-line block for a script that raised an error.
+    static func isError(_ block: [String]) -> Bool {
+        block.count == 1 && block[0].hasSuffix(": ERROR: Script execution failed (use -d to debug)")
     }
 
     private static func show(_ a: [String], _ b: [String], _ ours: [String]?) -> String {

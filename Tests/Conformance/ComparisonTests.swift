@@ -49,4 +49,16 @@ struct ComparisonTests {
         #expect(comparison.reproduced == ["80/tcp http-feed"] && comparison.misses.isEmpty && comparison.disputed.isEmpty)
         #expect(comparison.settled == ["80/tcp http-feed: nmap run 4 gave nsebox's block"])
     }
+
+    @Test func anErrorOnOneNmapRunMakesAResultUncounted() {
+        func report(_ line: String) -> String {
+            ["Nmap scan report for 127.0.0.1", "PORT   STATE SERVICE", "3306/tcp open  mysql", line].joined(separator: "\n")
+        }
+        let error = report("|_mysql-variables: ERROR: Script execution failed (use -d to debug)")
+        let output = report("|_mysql-variables: version: 10")
+        let comparison = GroupComparison(name: "t", first: output, second: error, ours: report("|_mysql-variables: other"))
+        #expect(comparison.flaky == ["3306/tcp mysql-variables"] && comparison.stable.isEmpty && comparison.misses.isEmpty)
+        let bothErrors = GroupComparison(name: "t", first: error, second: error, ours: output)
+        #expect(bothErrors.stable == ["3306/tcp mysql-variables"] && bothErrors.misses.count == 1)
+    }
 }

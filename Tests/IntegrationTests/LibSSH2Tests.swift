@@ -67,14 +67,14 @@ struct LibSSH2Tests {
         var nmapBlocks: [String] = []
         for script in scripts {
             let nmap = try runNmap(["-sT", "-Pn", "-n", "--script", script] + common)
-            let ours = try runNsebox(["--script", script] + common)
+            let ours = try runNsebox(["--policy", "permissive", "--script", script] + common)
             #expect(nmap.exitCode == 0 && ours.exitCode == 0, "\(script): \(nmap.stderr) \(ours.stderr)")
             #expect(reportDifferences(expected: comparable(nmap.stdout), actual: comparable(ours.stdout)) == [],
                     "\(script)\nnmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
             nmapBlocks += scriptBlocks(comparable(nmap.stdout)).values.flatMap { $0 }
         }
         // nsebox runs all four at once, each in its own process, with the same results.
-        let together = try runNsebox(["--script", scripts.joined(separator: ",")] + common)
+        let together = try runNsebox(["--policy", "permissive", "--script", scripts.joined(separator: ",")] + common)
         #expect(together.exitCode == 0, "\(together.stderr)")
         let actual = comparable(together.stdout)
         #expect(actual.contains("|     \(account.name):\(account.password) - Valid credentials"), "\(together.stdout)")

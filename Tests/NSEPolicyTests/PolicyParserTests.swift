@@ -46,8 +46,12 @@ func withHeader(_ body: String, defaultAction: String = "kill") -> String {
 
 @Test func parsesTheShippedDefaultPolicy() throws {
     let policy = try PolicyParser.parse(try readFile(defaultPolicyPath()))
-    #expect(policy.format == 1)
+    #expect(policy.format == 2)
     #expect(policy.name == "default")
+    #expect(policy.runCategories == ["default", "safe"])
+    #expect(policy.rights.sockets == 64 && policy.rights.wallSeconds == 600 && policy.rights.raw == false)
+    #expect(policy.rights.network == [.dns] && policy.rights.read == [.nmapData, .scriptArgs])
+    #expect(policy.rights(script: "broadcast-ping", categories: ["broadcast", "safe"]).network == [.dns, .broadcast])
     #expect(policy.defaultAction == .kill)
 
     let rpc = [ArgumentCondition(index: 0, value: 3)]
@@ -221,7 +225,7 @@ let badLines: [BadLine] = [
     BadLine(statement: "rlimit as -1", messageContains: "bad number"),
     BadLine(statement: "rlimit as G", messageContains: "bad number"),
     // Format and name.
-    BadLine(statement: "format 2", messageContains: "unsupported policy format 2"),
+    BadLine(statement: "format 3", messageContains: "unsupported policy format 3"),
     BadLine(statement: "format 0", messageContains: "unsupported policy format 0"),
     BadLine(statement: "format one", messageContains: "format takes one number"),
     BadLine(statement: "format", messageContains: "format takes one number"),
@@ -290,4 +294,74 @@ func missingRequiredStatementIsAnErrorWithoutALine(_ text: String, _ missing: St
             }
         }
     }
+}
+
+// MARK: - Format 2: what the broker enforces
+
+@Test func formatTwoReadsRightsAndOverrides() throws {
+    let policy = try PolicyParser.parse("""
+        format 2
+        name rights
+        default kill
+        scripts default safe
+        limit wall 90s
+        limit sockets 8
+        limit sent 1K
+        limit received 2M
+        limit output 512
+        limit registry 4K
+        network targets+dns
+        raw no
+        read nmap-data /srv/lists
+        when category brute limit sockets 100
+        when script http-slowloris limit wall 2h
+        when category brute read script-args
+        """)
+    #expect(policy.runCategories == ["default", "safe"])
+    #expect(policy.runs(categories: ["discovery", "safe"]))
+    #expect(!policy.runs(categories: ["brute", "intrusive"]))
+    let base = policy.rights(script: "http-title", categories: ["default", "safe"])
+    #expect(base.wallSeconds == 90 && base.sockets == 8 && base.sentBytes == 1024 && base.receivedBytes == 2 << 20)
+    #expect(base.outputBytes == 512 && base.registryBytes == 4096 && base.network == [.dns])
+    #expect(base.read == [.nmapData, .path("/srv/lists")])
+    let brute = policy.rights(script: "ssh-brute", categories: ["brute", "intrusive"])
+    #expect(brute.sockets == 100 && brute.read == [.scriptArgs] && brute.wallSeconds == 90)
+    #expect(policy.rights(script: "http-slowloris", categories: ["dos"]).wallSeconds == 7200)
+    #expect(try PolicyParser.parse("format 2\nname all\ndefault kill\nscripts all\n").runs(categories: ["dos"]))
+}
+
+@Test func formatOnePoliciesKeepTheBrokersDefaults() throws {
+    let policy = try PolicyParser.parse("format 1\nname old\ndefault kill\n")
+    #expect(policy.runCategories == nil && policy.rights == ScriptRights() && policy.overrides.isEmpty)
+    #expect(policyError("format 1\nname old\ndefault kill\nlimit sockets 2\n")?.description
+            == "line 4: 'limit' needs 'format 2' before it")
+}
+
+@Test func badRightsStatementsNameTheirLine() {
+    func error(_ line: String) -> String? { policyError("format 2\nname x\ndefault kill\n" + line + "\n")?.description }
+    #expect(error("limit sockets lots") == "line 4: bad number 'lots'")
+    #expect(error("limit bandwidth 5") == "line 4: unknown limit 'bandwidth' (known: wall, sockets, sent, received, output, registry)")
+    #expect(error("limit wall -3") == "line 4: bad time '-3' (a positive number of seconds, or with s, m or h)")
+    #expect(error("network anywhere") == "line 4: network starts with 'targets' (the hosts under scan)")
+    #expect(error("network targets+internet") == "line 4: unknown network reach 'internet' (known: dns, broadcast)")
+    #expect(error("raw maybe") == "line 4: raw takes yes or no")
+    #expect(error("read ../etc") == "line 4: read takes nmap-data, script-args, none or absolute paths without '..', found '../etc'")
+    #expect(error("read /srv/../etc") == "line 4: read takes nmap-data, script-args, none or absolute paths without '..', found '/srv/../etc'")
+    #expect(error("when category brute") == "line 4: when takes 'category NAME' or 'script NAME', then a limit, network, raw or read statement")
+    #expect(error("when category brute scripts all") == "line 4: expected limit, network, raw or read")
+    #expect(error("when script x limit sockets many") == "line 4: bad number 'many'")
+    #expect(error("scripts") == "line 4: scripts takes 'all' or category names")
+    #expect(policyError("format 3\nname x\ndefault kill\n")?.description == "line 1: unsupported policy format 3 (this nsebox reads formats 1 and 2)")
+}
+
+/// `nsebox policy check` prints this; it must state what the broker will enforce.
+@Test func summaryStatesEveryRight() throws {
+    let policy = try PolicyParser.parse("format 2\nname s\ndefault kill\nallow read arg0 == RPC_FD\nlimit sent 1M\nnetwork targets+broadcast\nwhen category brute limit sockets 9\n")
+    let text = policy.summary
+    #expect(text.contains("policy s (format 2)"))
+    #expect(text.contains("  allow read if arg0 == 3"))
+    #expect(text.contains("  bytes sent: 1M"))
+    #expect(text.contains("  network: the hosts under scan, broadcast"))
+    #expect(text.contains("  when category brute: limit sockets 9"))
+    #expect(text.contains("scripts that run: all"))
 }
