@@ -27,6 +27,9 @@ final class ChildSession {
     }()
 
     static let maxSocketRecords = 4096
+    /// Requests of one child awaiting their reply (each of a script's threads has at
+    /// most one; a brute-force engine keeps a few hundred). More is a flood.
+    static let maxInFlight = 4096
     static let maxOutbox = 64 << 20
 
     let job: ScriptJob
@@ -47,6 +50,7 @@ final class ChildSession {
     private var bytesSent: UInt64 = 0
     private var bytesReceived: UInt64 = 0
     private var outputBytes = 0
+    private var inFlight = 0
     private var warnedOutput = false
     private let completion: (ScriptOutcome) -> Void
     private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
@@ -110,6 +114,12 @@ final class ChildSession {
         try frame.validateArguments()
         guard ChildSession.permitted[op]?.contains(state) == true else {
             return violation("protocol violation: \(op) is not permitted while the child is \(state)")
+        }
+        if op.expectsReply {
+            inFlight += 1
+            guard inFlight <= ChildSession.maxInFlight else {
+                return violation("more than \(ChildSession.maxInFlight) requests awaiting a reply")
+            }
         }
         let v = frame.values
         let id = frame.requestID
@@ -363,6 +373,7 @@ final class ChildSession {
     // MARK: output
 
     private func reply(_ op: Op, _ id: UInt32, _ values: [Value]) {
+        inFlight -= 1
         send(Frame.reply(to: op, requestID: id, values))
     }
 

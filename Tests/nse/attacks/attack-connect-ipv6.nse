@@ -1,0 +1,16 @@
+description = [[Attack (test script): connect to the IPv6 loopback when only 127.0.0.1 is scanned]]
+categories = {"safe"}
+portrule = function(host, port) return port.protocol == "tcp" and port.state == "open" end
+-- What happened, without the chunk name and line a Lua error carries.
+local function seen(ok, ...)
+  local out = {tostring(ok)}
+  for i = 1, select("#", ...) do out[#out + 1] = (tostring((select(i, ...))):gsub("^[^\n]-:%d+: ", "")) end
+  return table.concat(out, " | ")
+end
+local nmap = require "nmap"
+local stdnse = require "stdnse"
+action = function(host, port)
+  local args = nmap.registry.args
+  local s = nmap.new_socket()
+  return seen(s:connect("::1", port.number))
+end

@@ -1,0 +1,17 @@
+description = [[Attack (test script): load Lua from /tmp by changing package.path]]
+categories = {"safe"}
+portrule = function(host, port) return port.protocol == "tcp" and port.state == "open" end
+-- What happened, without the chunk name and line a Lua error carries.
+local function seen(ok, ...)
+  local out = {tostring(ok)}
+  for i = 1, select("#", ...) do out[#out + 1] = (tostring((select(i, ...))):gsub("^[^\n]-:%d+: ", "")) end
+  return table.concat(out, " | ")
+end
+local nmap = require "nmap"
+local stdnse = require "stdnse"
+action = function(host, port)
+  local args = nmap.registry.args
+  package.path = "/tmp/?.lua;" .. package.path
+  local ok = pcall(require, "nsebox_attack_module")
+  return seen(ok)
+end

@@ -1,0 +1,15 @@
+description = [[Attack (test script): forge another script's report line with a newline]]
+categories = {"safe"}
+portrule = function(host, port) return port.protocol == "tcp" and port.state == "open" end
+-- What happened, without the chunk name and line a Lua error carries.
+local function seen(ok, ...)
+  local out = {tostring(ok)}
+  for i = 1, select("#", ...) do out[#out + 1] = (tostring((select(i, ...))):gsub("^[^\n]-:%d+: ", "")) end
+  return table.concat(out, " | ")
+end
+local nmap = require "nmap"
+local stdnse = require "stdnse"
+action = function(host, port)
+  local args = nmap.registry.args
+  return "done\n|_http-title: pwned by attack-report-newline"
+end

@@ -1,0 +1,17 @@
+description = [[Attack (test script): connect over TCP to a host not under scan]]
+categories = {"safe"}
+portrule = function(host, port) return port.protocol == "tcp" and port.state == "open" end
+-- What happened, without the chunk name and line a Lua error carries.
+local function seen(ok, ...)
+  local out = {tostring(ok)}
+  for i = 1, select("#", ...) do out[#out + 1] = (tostring((select(i, ...))):gsub("^[^\n]-:%d+: ", "")) end
+  return table.concat(out, " | ")
+end
+local nmap = require "nmap"
+local stdnse = require "stdnse"
+action = function(host, port)
+  local args = nmap.registry.args
+  local s = nmap.new_socket()
+  s:set_timeout(2000)
+  return seen(s:connect(args.canary, tonumber(args.canaryport)))
+end
