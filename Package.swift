@@ -51,7 +51,9 @@ let package = Package(
 
         .testTarget(name: "NSEWireTests", dependencies: ["NSEWire"]),
         .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),
-        .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem"]),
+        // The death tests' C helper: a system call by name, straight through syscall(2).
+        .target(name: "CSyscallProbe", path: "Tests/CSyscallProbe"),
+        .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem", "CSyscallProbe"]),
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
         .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),

@@ -3,6 +3,7 @@ import Glibc
 import NSEPolicy
 import NSESandbox
 import Synchronization
+import CSyscallProbe
 
 // Every test here runs its body in a child process (an exit test): the sandbox cannot
 // be undone, and a forbidden call kills the process with SIGSYS.
@@ -407,4 +408,44 @@ let helperThreadMayGo = Atomic<Int>(0)
             while true { sched_yield() }     // allowed; the helper ends the process
         }
     }
+}
+
+// MARK: - One death test per forbidden system call
+
+/// System calls the shipped policy does not name, so its `default kill` applies.
+let forbiddenCalls = [
+    "socket", "socketpair", "connect", "bind", "listen", "accept4", "sendfile",
+    "execve", "execveat", "fork", "vfork", "clone", "clone3",
+    "kill", "tkill", "tgkill", "ptrace", "process_vm_readv", "process_vm_writev",
+    "mount", "umount2", "unshare", "setns", "chroot", "pivot_root",
+    "setuid", "setgid", "setresuid", "capset", "prctl", "seccomp", "bpf",
+    "perf_event_open", "keyctl", "add_key", "ioctl", "userfaultfd", "io_uring_setup",
+    "memfd_create", "mknod", "symlink", "unlink", "rename", "mkdir", "chmod", "chown",
+    "truncate", "init_module", "finit_module", "reboot", "kexec_load", "sethostname",
+    "syslog", "personality", "pipe2", "dup", "dup3", "splice", "inotify_init1",
+    "eventfd2", "timerfd_create", "signalfd4", "getdents64", "sysinfo", "uname",
+    "nanosleep", "getuid", "getppid", "setsockopt", "getsockname", "poll", "select",
+]
+
+/// Each call, made by the C helper straight through syscall(2) with all-zero
+/// arguments after the shipped policy is applied as in the child, kills the
+/// process with SIGSYS: seccomp runs before the kernel looks at the arguments.
+@Test(arguments: forbiddenCalls)
+func shippedPolicyKillsForbiddenCall(_ name: String) async throws {
+    let number: Int = nse_probe_number(name)
+    try #require(number >= 0, "\(name) is not in the probe's table")
+    await #expect(processExitsWith: .signal(SIGSYS), "\(name)") { [number = number as Int] in
+        sandboxed(shippedPolicyText()) {
+            _ = nse_probe_call(number)
+            _exit(Check.survivedForbiddenCall)
+        }
+    }
+}
+
+/// The list above is about the shipped policy: none of its calls is named there.
+@Test func forbiddenCallsAreNotNamedByTheShippedPolicy() throws {
+    let policy = try PolicyParser.parse(shippedPolicyText())
+    let named = Set(policy.rules.map(\.syscall))
+    #expect(policy.defaultAction == .kill)
+    #expect(named.isDisjoint(with: forbiddenCalls), "\(named.intersection(forbiddenCalls))")
 }
