@@ -55,6 +55,7 @@ let package = Package(
         .target(name: "CSyscallProbe", path: "Tests/CSyscallProbe"),
         .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem", "CSyscallProbe"]),
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
+        .testTarget(name: "NSEBrokerTests", dependencies: ["NSEBroker", "NSESystem", "NSEWire"]),
         .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),
         // Live conformance suite: real Debian services on loopback, nmap vs nsebox.
