@@ -70,6 +70,7 @@ public final class ScanEngine {
 
         say("NSE: Script Pre-scanning.")
         report.preScripts = runPhase(scripts, rule: "prerule", scope: scope, instances: { _ in [(nil, nil, nil)] })
+        BrokerStats.report("after pre-scan")
 
         if let imported = options.imported {
             let now = wallClock()
@@ -89,9 +90,11 @@ public final class ScanEngine {
             scanAndScript(batch, scripts)
         }
         report.hosts = hosts
+        BrokerStats.report("after host scripts")
         onHostsDone(report)
         say("NSE: Script Post-scanning.")
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
+        BrokerStats.report("after post-scan")
         report.elapsed = wallClock() - start
         return report
     }

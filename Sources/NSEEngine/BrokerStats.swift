@@ -1,0 +1,38 @@
+import Glibc
+
+/// With NSEBOX_BROKER_STATS=1, the broker process states its open descriptors and
+/// resident memory on stderr after each script phase ("nsebox broker: after host
+/// scripts: 12 descriptors, 41236 KiB resident"), so that a load test can see
+/// them come back to where they were once thousands of children are gone.
+enum BrokerStats {
+    static let enabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
+
+    static func report(_ phase: String) {
+        guard enabled else { return }
+        // Give freed heap back first, so that the number is what is in use.
+        _ = malloc_trim(0)
+        FileHandleStderr.write("nsebox broker: \(phase): \(descriptors()) descriptors, \(residentKiB()) KiB resident\n")
+    }
+
+    static func descriptors() -> Int {
+        guard let d = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(d) }
+        var n = -3  // ".", "..", and the directory's own descriptor
+        while readdir(d) != nil { n += 1 }
+        return n
+    }
+
+    static func residentKiB() -> Int {
+        guard let f = fopen("/proc/self/status", "r") else { return -1 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("VmRSS:") { return Int(text.dropFirst(6).filter(\.isNumber)) ?? -1 }
+        }
+        return -1
+    }
+}
+
+/// glibc's malloc_trim(3) (malloc.h is not part of the Glibc module).
+@_silgen_name("malloc_trim") private func malloc_trim(_ pad: Int) -> Int32
