@@ -47,6 +47,7 @@ public struct ScriptJob: Sendable {
         }
         if let host { fields.append(("host", host)) }
         if let port { fields.append(("port", port)) }
+        if let threads = rights.threads { fields.append(("thread_limit", .int(Int64(threads)))) }
         fields += options
         return .record(fields)
     }

@@ -49,6 +49,9 @@ S.before_yield = function() end
 
 local thread_count = 0
 local function new_thread(fn, is_main, ...)
+  -- The policy's `limit threads` (the broker puts it in the job).
+  local limit = S.job and S.job.thread_limit
+  if limit and live >= limit then error("nsebox policy: more than " .. limit .. " threads", 3) end
   thread_count = thread_count + 1
   local t = {co = co_create(fn), args = pack(...), main = is_main, owned = {}, id = thread_count}
   threads[t.co] = t

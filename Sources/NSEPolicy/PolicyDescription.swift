@@ -35,6 +35,7 @@ extension Policy {
         lines.append("bytes received: " + (r.receivedBytes.map(Self.size) ?? "no limit"))
         lines.append("output (result and log): " + (r.outputBytes.map { Self.size(UInt64($0)) } ?? "no limit"))
         lines.append("registry written at once: " + (r.registryBytes.map { Self.size(UInt64($0)) } ?? "no limit"))
+        lines.append("script threads alive at once: " + (r.threads.map(String.init) ?? "no limit"))
         lines.append("network: " + (["the hosts under scan"] + r.network.sorted().map { $0 == .dns ? "the DNS servers (port 53)" : "broadcast" })
             .joined(separator: ", "))
         lines.append("raw packets: " + (r.raw ? "yes" : "no"))

@@ -104,8 +104,9 @@ public enum PolicyParser {
             case "received": rights.receivedBytes = try size(value, line: line)
             case "output": rights.outputBytes = Int(clamping: try size(value, line: line))
             case "registry": rights.registryBytes = Int(clamping: try size(value, line: line))
+            case "threads": rights.threads = Int(clamping: try number(value, line: line))
             default:
-                throw PolicyError(line: line, "unknown limit '\(rest[0])' (known: wall, sockets, sent, received, output, registry)")
+                throw PolicyError(line: line, "unknown limit '\(rest[0])' (known: wall, sockets, sent, received, output, registry, threads)")
             }
         case "network":
             guard rest.count == 1 else { throw PolicyError(line: line, "network takes one word: targets, targets+dns, targets+broadcast, ...") }

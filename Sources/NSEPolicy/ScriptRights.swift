@@ -14,6 +14,9 @@ public struct ScriptRights: Equatable, Sendable {
     public var outputBytes: Int? = nil
     /// Bytes of registry data it may write back in one release.
     public var registryBytes: Int? = nil
+    /// Script threads (the action and stdnse.new_thread's) alive at once; the
+    /// child enforces it, the broker's in-flight limit backs it.
+    public var threads: Int? = nil
     /// Where connect and sendto may go besides the hosts under scan.
     public var network: Set<Reach> = []
     /// Raw packets (pcap, dnet).

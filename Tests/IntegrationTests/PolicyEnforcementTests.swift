@@ -71,6 +71,7 @@ struct PolicyEnforcementTests {
             limit received 600
             limit output 400
             limit registry 1K
+            limit threads 4
             network targets
             read nmap-data
             when script http-title limit sent 64K
@@ -94,6 +95,8 @@ struct PolicyEnforcementTests {
         // received: the first answer (the whole 1 KiB page and its headers) uses up 600.
         #expect(line("|_received: ") == "|_received: answers: 1; then: nsebox policy: the limit of 600 bytes received is used up",
                 "\(ours.stdout)")
+        // threads: the action and three more.
+        #expect(line("|_threads: ") == "|_threads: started 3; then: nsebox policy: more than 4 threads", "\(ours.stdout)")
         // output and wall time and the registry: the script's result is replaced.
         for name in ["output", "wall", "registry"] {
             #expect(line("|_\(name): ") == "|_\(name): ERROR: Script execution failed (use -d to debug)", "\(name): \(ours.stdout)")

@@ -340,7 +340,7 @@ func missingRequiredStatementIsAnErrorWithoutALine(_ text: String, _ missing: St
 @Test func badRightsStatementsNameTheirLine() {
     func error(_ line: String) -> String? { policyError("format 2\nname x\ndefault kill\n" + line + "\n")?.description }
     #expect(error("limit sockets lots") == "line 4: bad number 'lots'")
-    #expect(error("limit bandwidth 5") == "line 4: unknown limit 'bandwidth' (known: wall, sockets, sent, received, output, registry)")
+    #expect(error("limit bandwidth 5") == "line 4: unknown limit 'bandwidth' (known: wall, sockets, sent, received, output, registry, threads)")
     #expect(error("limit wall -3") == "line 4: bad time '-3' (a positive number of seconds, or with s, m or h)")
     #expect(error("network anywhere") == "line 4: network starts with 'targets' (the hosts under scan)")
     #expect(error("network targets+internet") == "line 4: unknown network reach 'internet' (known: dns, broadcast)")
