@@ -28,6 +28,12 @@ public enum ChildMain {
             let policy: Policy
             do { policy = try PolicyParser.parse(policyText) } catch { fail(client, "policy: \(error)") }
             tzset() // read /etc/localtime now: the sandbox allows no open
+            // New namespaces and an empty root where the kernel allows them.
+            var step: UnsafePointer<CChar>? = nil
+            if nse_isolate(&step) < 0 {
+                let call = step.map { String(cString: $0) } ?? "isolate"
+                fail(client, "sandbox: \(call): \(String(cString: strerror(errno)))")
+            }
             do { try Sandbox.apply(policy) } catch { fail(client, "\(error)") }
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
             let run = try client.readFrame()

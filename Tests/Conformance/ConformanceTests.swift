@@ -48,8 +48,11 @@ let conformanceGroups: [ScanGroup] = [
         "smtp-commands", "smtp-enum-users", "smtp-ntlm-info", "smtp-vuln-cve2010-4344", "imap-capabilities", "imap-ntlm-info",
         "pop3-capabilities", "pop3-ntlm-info", "banner", "ssl-cert", "ssl-date",
     ]),
+    // mysql-variables is left out: it misparses MariaDB's rows at boundaries that
+    // move with the byte length of random values (rand_seed1, rand_seed2), so nmap
+    // itself gives 536, 611 or 631 lines, or an error, from run to run.
     ScanGroup(name: "mysql", ports: "3306", scripts: [
-        "mysql-info", "mysql-empty-password", "mysql-databases", "mysql-users", "mysql-variables",
+        "mysql-info", "mysql-empty-password", "mysql-databases", "mysql-users",
         "mysql-dump-hashes", "mysql-query", "mysql-enum", "banner",
     ], scriptArgs: "mysqluser=root,mysqlpass=,mysql-query.query=\"SELECT 'nsebox', 1+1\",mysql-query.username=root,mysql-query.password="),
     ScanGroup(name: "key-value", ports: "6379,11211", scripts: ["redis-info", "redis-brute", "memcached-info"]),

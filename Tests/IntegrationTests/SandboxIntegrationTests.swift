@@ -51,7 +51,7 @@ struct SandboxIntegrationTests {
         defer { broker.terminate() }
         // Look at a script process once it has confined itself (right after exec).
         // A describe child may end between two reads: then look again.
-        var seen: (pid: pid_t, status: String, fds: [String], environment: Data)?
+        var seen: (pid: pid_t, status: String, fds: [String], environment: Data, namespaces: [String: String], root: [String]?)?
         let deadline = Date().addingTimeInterval(10)
         while seen == nil && Date() < deadline {
             for pid in childPids(of: broker.pid).sorted(by: >) where commandLine(pid).contains("sleepy#") {
@@ -60,7 +60,12 @@ struct SandboxIntegrationTests {
                       let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"),
                       let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))
                 else { continue }
-                seen = (pid, status, fds, environment)
+                var namespaces: [String: String] = [:]
+                for ns in ["user", "mnt", "net", "ipc", "pid"] {
+                    namespaces[ns] = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)")
+                }
+                let root = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/root")
+                seen = (pid, status, fds, environment, namespaces, root)
                 break
             }
             if seen == nil { usleep(10_000) }
@@ -80,6 +85,14 @@ struct SandboxIntegrationTests {
             #expect(field("Gid").split(separator: "\t").allSatisfy { $0 == "65534" }, "\(field("Gid"))")
         }
         #expect(child.fds == ["3"], "open descriptors: \(child.fds)")
+        // Its own user, mount, network, IPC and PID namespaces (pid 1 there), and
+        // an empty root (this kernel allows them; a root broker makes the PID one).
+        for (ns, link) in child.namespaces {
+            let ours = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(ns)")
+            if ns != "pid" || geteuid() == 0 { #expect(link != ours, "\(ns) namespace shared: \(link)") }
+        }
+        #expect(child.root == [], "the child's root holds \(child.root ?? ["(unreadable)"])")
+        if geteuid() == 0 { #expect(field("NSpid").split(separator: "\t").last == "1", "\(field("NSpid"))") }
         #expect(child.environment.isEmpty, "environment is not empty")
         #expect(broker.wait(timeout: 20))
         let report = try String(contentsOfFile: out, encoding: .utf8)

@@ -31,4 +31,11 @@ int nse_close_from(int first);
 int nse_capability_count(void);
 /** getrandom(2), which Swift cannot see through glibc's headers. */
 long nse_getrandom(void *buf, unsigned long len);
+
+/** Moves the calling (single-threaded) process into new user, mount, network
+ *  and IPC namespaces, makes its root an empty read-only tmpfs, and drops the
+ *  capabilities the new user namespace gave it. Returns 0; 1 when the kernel
+ *  refuses new namespaces (nothing changed); -1 with errno and *step naming the
+ *  call when a later step failed (the caller must not go on). */
+int nse_isolate(const char **step);
 #endif
