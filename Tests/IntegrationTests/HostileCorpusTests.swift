@@ -69,6 +69,7 @@ struct HostileCorpusTests {
         "attack-fetchfile-traversal": "nil",
         "attack-package-path": "false",
         "attack-getenv": "nil | nil | nil",
+        "attack-loadfile-binary": "nil | nsebox sandbox: binary chunks are not allowed / false | nsebox sandbox: binary chunks are not allowed",
         "attack-os-exit": "false | nsebox sandbox: os.exit is not allowed",
         "attack-os-remove": "false | nsebox sandbox: os.remove is not allowed",
         "attack-os-rename": "false | nsebox sandbox: os.rename is not allowed",
@@ -108,7 +109,7 @@ struct HostileCorpusTests {
         // The corpus and the expectations name the same attacks.
         let named = Set(Self.observed.keys).union(Self.endedBecause.keys).union(["attack-report-newline"])
         #expect(Set(scripts) == named, "scripts without an expectation or expectations without a script")
-        #expect(scripts.count >= 34)
+        #expect(scripts.count >= 35)
 
         let nginx = try NginxService(title: "benign neighbour", port: .httpLikely)
         let canary = try Canary()
@@ -116,6 +117,10 @@ struct HostileCorpusTests {
         try "keep me".write(toFile: victim, atomically: true, encoding: .utf8)
         try "return 'pwned'".write(toFile: "/tmp/nsebox_attack_module.lua", atomically: true, encoding: .utf8)
         let made = ["/tmp/nsebox-attack-renamed", "/tmp/nsebox-attack-output", "/tmp/nsebox-attack-dir"]
+        // A file that starts like a Lua binary chunk, named in the script arguments.
+        let binary = "/tmp/nsebox-attack-chunk-\(UUID().uuidString.prefix(6))"
+        try Data([0x1B, 0x4C, 0x75, 0x61, 0x54, 0x00, 0x19, 0x93]).write(to: URL(fileURLWithPath: binary))
+        defer { unlink(binary) }
         for path in made { rmdir(path); unlink(path) }
         defer { unlink(victim); unlink("/tmp/nsebox_attack_module.lua") }
 
@@ -131,7 +136,7 @@ struct HostileCorpusTests {
             """, in: dir)
         let started = Date()
         let ours = try runNsebox(["--policy", policy, "--script", "http-title," + testScripts("attacks"),
-                                  "--script-args", "canary=127.0.0.2,canaryport=\(canary.port)",
+                                  "--script-args", "canary=127.0.0.2,canaryport=\(canary.port),binchunk=\(binary)",
                                   "-p", "\(nginx.port)", "127.0.0.1"], timeout: 120)
         let elapsed = Date().timeIntervalSince(started)
         #expect(ours.exitCode == 0, "\(ours.stderr)")
