@@ -124,8 +124,7 @@ struct HostileCorpusTests {
         for path in made { rmdir(path); unlink(path) }
         defer { unlink(victim); unlink("/tmp/nsebox_attack_module.lua") }
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-attacks-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("attacks")
         defer { try? FileManager.default.removeItem(at: dir) }
         let policy = try policyFile(named: "attacked", rights: """
             scripts default safe

@@ -23,6 +23,15 @@ final class TemporaryAccount {
     deinit { remove() }
 }
 
+/// An ECDSA key pair in `dir` (PEM: the private key format libssh2 1.10 reads
+/// from memory); the private key's path.
+func clientKey(in dir: URL) throws -> String {
+    let key = dir.appendingPathComponent("id_ecdsa").path
+    let keygen = try runProcess("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-f", key])
+    guard keygen.exitCode == 0 else { throw ServiceError.setup("ssh-keygen failed: \(keygen.stderr)") }
+    return key
+}
+
 /// nmap's four libssh2 scripts (libssh2-utility) against a real sshd, with nmap
 /// run on the same server: the SSH session runs in the sandboxed child, its bytes
 /// through the broker; key files and word lists are files named in script args.
@@ -30,13 +39,9 @@ final class TemporaryAccount {
 struct LibSSH2Tests {
     @Test(.enabled(if: getuid() == 0, "needs root: a temporary account and root's key login"))
     func libssh2ScriptsMatchNmap() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-ssh2-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("ssh2")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let key = dir.appendingPathComponent("id_ecdsa").path
-        // PEM: the private key format libssh2 1.10 reads from memory.
-        let keygen = try runProcess("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-f", key])
-        #expect(keygen.exitCode == 0, "\(keygen.stderr)")
+        let key = try clientKey(in: dir)
         let account = try TemporaryAccount()
         let ssh = try SSHService(logins: .init(authorizedKeys: try String(contentsOfFile: key + ".pub", encoding: .utf8),
                                                passwords: true))
@@ -89,11 +94,9 @@ struct LibSSH2Tests {
     /// as with a missing file, and nothing of the file reaches the script.
     @Test(.enabled(if: getuid() == 0, "needs root: root's key login"))
     func keyFilesNotNamedInArgumentsAreUnreadable() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-ssh2-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("ssh2")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let key = dir.appendingPathComponent("id_ecdsa").path
-        _ = try runProcess("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-f", key])
+        let key = try clientKey(in: dir)
         let ssh = try SSHService(logins: .init(authorizedKeys: try String(contentsOfFile: key + ".pub", encoding: .utf8)))
         let script = dir.appendingPathComponent("unnamed-key.nse").path
         try """

@@ -42,8 +42,7 @@ struct PolicyEnforcementTests {
         #expect(good.stdout.contains("  when category broadcast: network targets+dns+broadcast"))
         #expect(good.stdout.contains("  allow read if arg0 == 3"))
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-policy-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("policy")
         defer { try? FileManager.default.removeItem(at: dir) }
         let bad = try policyFile(named: "bad", rights: "limit sockets plenty", in: dir)
         let check = try runNsebox(["policy", "check", bad])
@@ -60,8 +59,7 @@ struct PolicyEnforcementTests {
     @Test func quotasStopTheScriptThatPassesThemAndNoOther() throws {
         let big = String(repeating: "0123456789abcdef", count: 64)  // 1 KiB
         let nginx = try NginxService(title: "benign neighbour", files: ["big.html": big], port: .httpLikely)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-quota-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("quota")
         defer { try? FileManager.default.removeItem(at: dir) }
         let policy = try policyFile(named: "tight", rights: """
             scripts safe
@@ -110,8 +108,7 @@ struct PolicyEnforcementTests {
     }
 
     @Test func readRightsDecideWhichFilesAScriptSees() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-read-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("read")
         defer { try? FileManager.default.removeItem(at: dir) }
         let list = dir.appendingPathComponent("names.lst").path
         try "alice\n".write(toFile: list, atomically: true, encoding: .utf8)

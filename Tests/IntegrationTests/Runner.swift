@@ -90,6 +90,14 @@ func runNmap(_ args: [String], timeout: TimeInterval = 120) throws -> RunResult 
 
 /// Runs the nsebox executable SwiftPM built (see `nseboxExecutableURL()`)
 /// with `args`; `environment` is added to (and overrides) ours.
+/// A new directory under the system's temporary directory, "nsebox-PREFIX-XXXXXX";
+/// the caller removes it (`defer { try? FileManager.default.removeItem(at: dir) }`).
+func scratchDirectory(_ prefix: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-\(prefix)-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
 func runNsebox(
     _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 120
 ) throws -> RunResult {
