@@ -8,7 +8,7 @@ import Foundation
 // twice: what it gives the same both times must come out of nsebox verbatim; what
 // differs between its two runs (times, dates, counters, random salts, the order of
 // a set) is compared by structure only (see `compareResult`). When nsebox differs
-// from a block nmap gave twice, up to ten more nmap runs decide (`arbitrate`):
+// from a block nmap gave twice, up to 40 more nmap runs decide (`arbitrate`):
 // nmap's own order of a Lua table walked with `pairs` changes from run to run.
 
 /// One report's script results and port lines.

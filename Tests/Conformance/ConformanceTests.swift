@@ -129,15 +129,20 @@ private func runGroup(_ group: ScanGroup, outputDirectory: URL?) throws -> Group
         }
     }
     var comparison = GroupComparison(name: group.name, first: first.stdout, second: second.stdout, ours: ours.stdout)
-    // Up to ten more nmap runs (at most 90 s of them) settle results nmap happened
-    // to give alike twice: a set's order (about one run in four differs), a count
-    // of concurrent clients. The whole group runs again, so that the scripts keep
-    // each other's company as in the first runs (ftp-syst counts the others).
+    // More nmap runs (up to 40, at most 120 s of them) settle results nmap
+    // happened to give alike twice: a set's order (about one run in four differs),
+    // a count of concurrent clients. Runs alternate between the whole group (so
+    // that the scripts keep each other's company, as ftp-syst's client count
+    // needs) and the disputed scripts alone (fast, so there can be many).
     var number = 2
     let arbitrationStart = Date()
-    while !comparison.disputed.isEmpty && number < 12 && Date().timeIntervalSince(arbitrationStart) < 90 {
+    while !comparison.disputed.isEmpty && number < 42 && Date().timeIntervalSince(arbitrationStart) < 120 {
         number += 1
-        let run = try runNmap(group.arguments, timeout: 240)
+        var again = group
+        if number % 2 == 0 {
+            again.scripts = Array(Set(comparison.disputed.map { String($0.split(separator: " ").last!) })).sorted()
+        }
+        let run = try runNmap(again.arguments, timeout: 240)
         comparison.arbitrate(nmapRun: run.stdout, number: number)
         if let outputDirectory {
             try? "\(run)".write(to: outputDirectory.appendingPathComponent("\(group.name).nmap-\(number).txt"),
