@@ -1,6 +1,7 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 /* The broker's TLS client (Sources/NSEBroker/TLSSession.swift): OpenSSL's
  * function-like macros and 64-bit option masks, as functions Swift can call. */

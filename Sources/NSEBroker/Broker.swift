@@ -15,6 +15,8 @@ public struct BrokerConfig: Sendable {
     public var maxChildren: Int
     /// Keep the children's stderr (debugging nsebox itself).
     public var childStderr: Bool
+    /// `--audit-log FILE`: where the broker records every instance's I/O.
+    public var auditPath: String? = nil
     /// Paths the user gave in script arguments; those naming a file become
     /// readable by scripts (`DataFiles.allowUserFiles`).
     public var userFiles: [String] = []
@@ -32,6 +34,10 @@ public final class Broker {
     public let registry = RegistryStore()
     public let mutexes = MutexTable()
     public let files: DataFiles
+    /// The audit log, when one was asked for.
+    public let audit: AuditLog?
+    /// The policy's name, for the audit log's start records.
+    let policyName: String
     /// Every line a script logs.
     public var onLog: (ScriptLog) -> Void = { _ in }
     /// Every request the broker refused (script name, what and why).
@@ -65,6 +71,8 @@ public final class Broker {
     public init(config: BrokerConfig) throws {
         self.config = config
         self.files = DataFiles(directories: config.dataDirectories)
+        self.audit = try config.auditPath.map { try AuditLog(path: $0) }
+        self.policyName = (try? PolicyParser.parse(config.policyText).name) ?? "?"
         files.allowUserFiles(config.userFiles)
         self.executable = try ChildExecutable(path: config.childPath)
         // A root broker runs children as nobody; anyone else runs them as themselves.

@@ -81,11 +81,32 @@ final class ChildSession {
                 self.childGone()
             }
         }
+        if broker.audit != nil {
+            audit("start", [("script_path", .string(job.scriptPath)),
+                            ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
+                            ("rule", .string(job.rule ?? job.mode.rawValue)), ("policy", .string(broker.policyName)),
+                            ("pid", .int(Int64(pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid())))])
+        }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
     }
 
-    /// Tells the engine a request was refused (it shows a warning).
-    private func deny(_ what: String) { broker.onDenied(job.scriptName, what) }
+    /// Tells the engine a request was refused (it shows a warning), and the audit log.
+    private func deny(_ what: String) {
+        audit("denied", [("what", .string(what))])
+        broker.onDenied(job.scriptName, what)
+    }
+
+    /// What the audit log calls this instance's target: "HOST" or "HOST:PORT/PROTO".
+    private lazy var auditTarget: String = {
+        guard let host = job.hostKey else { return "" }
+        guard let port = job.port, let number = port["number"].int else { return host }
+        return "\(host):\(number)/\(port["protocol"].text ?? "tcp")"
+    }()
+
+    /// Records an event of this instance, if there is an audit log.
+    private func audit(_ event: String, _ fields: [(String, AuditLog.Field)]) {
+        broker.audit?.record(event, instance: label, script: job.scriptName, target: auditTarget, fields)
+    }
 
     // MARK: input
 
@@ -138,6 +159,7 @@ final class ChildSession {
         case .send:
             guard let s = socket(v[0]), case .bytes(let data) = v[1] else { return }
             guard mayRelease(data.count) else { return answer(sendQuotaReply) }
+            audit("send", [("socket", .int(v[0].int ?? -1)), ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
             s.send(data, reply: answer)
         case .sendTo:
             guard let s = socket(v[0]), case .bytes(let data) = v[3] else { return }
@@ -148,6 +170,8 @@ final class ChildSession {
                 return answer([.bool(false), .string("nsebox: \(host) is not a host under scan")])
             }
             guard mayRelease(data.count) else { return answer(sendQuotaReply) }
+            audit("sendto", [("socket", .int(v[0].int ?? -1)), ("destination", .string("\(address):\(port)")),
+                             ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
             s.sendTo(sa, data, reply: answer)
         case .receive:
             guard let s = socket(v[0]) else { return }
@@ -156,12 +180,19 @@ final class ChildSession {
                 deny("receive refused: the policy's limit of \(limit) bytes received is used up")
                 return answer([.none, .string("nsebox policy: the limit of \(limit) bytes received is used up")])
             }
+            let id = v[0].int ?? -1
             s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1)) { [weak self] values in
-                if values.count > 1, case .bytes(let data) = values[1] { self?.bytesReceived += UInt64(data.count) }
+                if values.count > 1, case .bytes(let data) = values[1] {
+                    self?.bytesReceived += UInt64(data.count)
+                    if values[0] == .bool(true) {
+                        self?.audit("receive", [("socket", .int(id)), ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
+                    }
+                }
                 answer(values)
             }
         case .close:
             guard let s = socket(v[0]) else { return }
+            if s.isOpen { audit("close", [("socket", .int(v[0].int ?? -1))]) }
             s.close(reply: answer)
         case .setTimeout:
             guard let s = socket(v[0]) else { return }
@@ -186,6 +217,9 @@ final class ChildSession {
             if let limit = job.rights.registryBytes, Frame(.registryRelease, [v[1]]).encoded().count > limit {
                 deny("registry write refused: more than the policy's \(limit) bytes")
                 return violation("nsebox policy: the script wrote more than \(limit) bytes to the registry")
+            }
+            if case .table = v[1] {
+                audit("registry", [("scope", .string(scope)), ("bytes", .int(Int64(Frame(.registryRelease, [v[1]]).encoded().count)))])
             }
             broker.registry.release(holder, scope: scope, contents: v[1])
         case .mutexLock:
@@ -349,7 +383,15 @@ final class ChildSession {
             local = bound
         }
         s.serverName = serverName(host: host, address: address)
-        s.connect(to: sa, from: local, udp: proto == "udp", tls: proto == "ssl", reply: reply)
+        let id = s.id
+        s.connect(to: sa, from: local, udp: proto == "udp", tls: proto == "ssl") { [weak self] values in
+            // Recorded before the script learns the result.
+            let result = values.first == .bool(true) ? "ok" : (values.count > 1 ? values[1].text ?? "error" : "error")
+            self?.audit("connect", [("socket", .int(id)), ("protocol", .string(proto)),
+                                    ("source", .string(local.map { "\($0)" } ?? "")),
+                                    ("destination", .string("\(address):\(port)")), ("result", .string(result))])
+            reply(values)
+        }
     }
 
     /// The name TLS sends as SNI on this connection, as nmap does: the name the
@@ -366,7 +408,10 @@ final class ChildSession {
         if what.hasPrefix("?") {
             return [broker.files.locate(String(what.dropFirst())).map { .string($0) } ?? .none]
         }
-        if let bytes = broker.files.readAllowed(what, sources: job.rights.read) { return [.bytes(bytes)] }
+        if let bytes = broker.files.readAllowed(what, sources: job.rights.read) {
+            audit("read", [("path", .string(what)), ("bytes", .int(Int64(bytes.count)))])
+            return [.bytes(bytes)]
+        }
         return [.none, .string("No such file or not readable by scripts")]
     }
 
@@ -426,7 +471,10 @@ final class ChildSession {
         broker.registry.abandon(holder)
         broker.mutexes.abandon(session: holder)
         broker.reap(pid) { [self] exit in
-            completion(outcome(exit: exit))
+            let result = outcome(exit: exit)
+            audit("exit", [("status", .string(result.status)), ("exit", .string(exit.description))]
+                  + (result.message.map { [("message", .string($0))] } ?? []))
+            completion(result)
         }
     }
 

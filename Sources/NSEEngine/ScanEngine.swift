@@ -95,6 +95,7 @@ public final class ScanEngine {
         say("NSE: Script Post-scanning.")
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
         BrokerStats.report("after post-scan")
+        broker.audit?.record("end", instance: "", script: "", target: "", [("hosts", .int(Int64(hosts.count)))])
         report.elapsed = wallClock() - start
         return report
     }

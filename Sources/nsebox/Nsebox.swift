@@ -15,6 +15,7 @@ struct Nsebox: ParsableCommand {
             Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1
             Corpus report: nsebox compat [--all | SCRIPT...] [--markdown FILE] (see nsebox compat --help)
             Sandbox policies: nsebox policy check NAME|FILE
+            Audit logs: nsebox audit verify FILE
             """)
 
     /// `nsebox compat ...` runs the corpus report; anything else is a scan. The
@@ -27,6 +28,8 @@ struct Nsebox: ParsableCommand {
             CompatCommand.main(Array(args.dropFirst()))
         } else if args.first == "policy" {
             PolicyCommand.main(Array(args.dropFirst()))
+        } else if args.first == "audit" {
+            AuditCommand.main(Array(args.dropFirst()))
         } else {
             Nsebox.main(args)
         }
@@ -55,6 +58,9 @@ struct Nsebox: ParsableCommand {
 
     @Option(name: .customLong("script-timeout"), help: "Stop a script instance after this long: 30s, 5m, 1h, 500ms.")
     var scriptTimeout: String?
+
+    @Option(name: .customLong("audit-log"), help: "Record every script's I/O here, one hash-chained JSON line per event (docs/audit.md).")
+    var auditLog: String?
 
     @Option(name: .customLong("stats-every"), help: "Print a progress line on stderr this often (default 10s; 0 for never).")
     var statsEvery: String = "10s"
@@ -163,9 +169,10 @@ struct Nsebox: ParsableCommand {
         _ = try PolicyParser.parse(policyText)
         _ = policyPath
 
-        let config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
+        var config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
                                   dataDirectories: dirs, maxChildren: max(1, maxChildren),
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
+        config.auditPath = auditLog
         var options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
                                   verbosity: verbose, debugging: debug, services: services, broker: config,
                                   scriptTimeout: timeout)

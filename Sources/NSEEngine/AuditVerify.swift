@@ -1,0 +1,60 @@
+import Glibc
+import NSEBroker
+
+/// Checks an audit log's hash chain (docs/audit.md): every line's `prev` must be
+/// the SHA-256 of the line before it (64 zeros for the first), `seq` must count
+/// 1, 2, 3, ..., and nothing may follow the `end` record. A last line without its
+/// newline is a record the broker was writing when it died: not counted.
+public enum AuditVerify {
+    public struct Report: Equatable, Sendable {
+        /// Complete records that chain.
+        public var records: Int
+        /// Whether the log ends with the broker's `end` record.
+        public var ended: Bool
+        /// The first bad line (1-based) and what is wrong with it.
+        public var failure: (line: Int, reason: String)?
+
+        public static func == (a: Report, b: Report) -> Bool {
+            a.records == b.records && a.ended == b.ended && a.failure?.line == b.failure?.line && a.failure?.reason == b.failure?.reason
+        }
+    }
+
+    public static func verify(_ bytes: [UInt8]) -> Report {
+        var report = Report(records: 0, ended: false, failure: nil)
+        var prev = String(repeating: "0", count: 64)
+        var start = 0
+        var number = 0
+        while let end = bytes[start...].firstIndex(of: 10) {
+            number += 1
+            let line = bytes[start...end]
+            let text = String(decoding: line.dropLast(), as: UTF8.self)
+            if report.ended { report.failure = (number, "a record after the end record"); return report }
+            guard let linked = field(text, "prev"), linked == prev else {
+                report.failure = (number, "prev does not match the SHA-256 of line \(number - 1)")
+                return report
+            }
+            guard let seq = field(text, "seq"), seq == String(number) else {
+                report.failure = (number, "seq is not \(number)")
+                return report
+            }
+            prev = AuditLog.sha256Hex(line)
+            report.records = number
+            if field(text, "event") == "end" { report.ended = true }
+            start = end + 1
+        }
+        return report
+    }
+
+    /// The value of a top-level field in one of our lines: a number, or a string
+    /// without escapes (prev, seq and event are written so).
+    static func field(_ line: String, _ name: String) -> String? {
+        guard let r = line.range(of: "\"\(name)\":") else { return nil }
+        let rest = line[r.upperBound...]
+        if rest.hasPrefix("\"") {
+            let body = rest.dropFirst()
+            guard let close = body.firstIndex(of: "\"") else { return nil }
+            return String(body[..<close])
+        }
+        return String(rest.prefix { $0.isNumber })
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The lines of an audit log, each with its newline.
+func auditLines(_ path: String) throws -> [String] {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { $0 + "\n" }
+}
+
+/// A JSON object of the log as a dictionary.
+func auditRecord(_ line: String) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+}
+
+/// `--audit-log`: the broker's record of every script's I/O, hash-chained.
+@Suite("Audit log")
+struct AuditLogTests {
+    @Test func aScanIsRecordedAndTheChainChecksWithSha256sumAlone() throws {
+        let nginx = try NginxService(title: "audited page", port: .httpLikely)
+        let dir = try scratchDirectory("audit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let ours = try runNsebox(["--audit-log", log, "--script", "http-title", "-p", "\(nginx.port)", "127.0.0.1"])
+        #expect(ours.stdout.contains("|_http-title: audited page"), "\(ours.stdout)")
+        let verify = try runNsebox(["audit", "verify", log])
+        #expect(verify.exitCode == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("chain whole, ended by the broker"), "\(verify.stdout)")
+
+        let lines = try auditLines(log)
+        let records = lines.map(auditRecord)
+        for (i, r) in records.enumerated() {
+            for key in ["seq", "ts", "instance", "script", "target", "event", "prev"] {
+                #expect(r[key] != nil, "line \(i + 1) has no \(key): \(lines[i])")
+            }
+            #expect((r["seq"] as? Int) == i + 1)
+        }
+        // Each prev is what sha256sum says of the line before.
+        for i in 1..<lines.count {
+            let sum = try runProcess("/bin/sh", ["-c", "sed -n \(i)p '\(log)' | sha256sum"])
+            #expect(sum.stdout.prefix(64) == (records[i]["prev"] as? String ?? "").prefix(64), "line \(i + 1)")
+        }
+        #expect(records[0]["prev"] as? String == String(repeating: "0", count: 64))
+        // What http-title sent and received, with its target and the script's hash.
+        let title = records.filter { $0["script"] as? String == "http-title" && ($0["target"] as? String)?.hasSuffix(":\(nginx.port)/tcp") == true }
+        func decoded(_ r: [String: Any]) -> String {
+            String(decoding: Data(base64Encoded: r["data"] as? String ?? "") ?? Data(), as: UTF8.self)
+        }
+        #expect(title.first?["event"] as? String == "start")
+        #expect((title.first?["script_sha256"] as? String)?.count == 64)
+        #expect(title.contains { $0["event"] as? String == "connect" && $0["result"] as? String == "ok" })
+        #expect(title.contains { $0["event"] as? String == "send" && decoded($0).hasPrefix("GET / HTTP/1.1\r\n") })
+        #expect(title.contains { $0["event"] as? String == "receive" && decoded($0).contains("<title>audited page</title>") })
+        #expect(title.last?["event"] as? String == "exit" && title.last?["status"] as? String == "output")
+        #expect(records.last?["event"] as? String == "end")
+    }
+
+    @Test func aChangedDeletedReorderedOrAppendedLineIsNamed() throws {
+        let dir = try scratchDirectory("audit-tamper")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let nginx = try NginxService(title: "audited page", port: .httpLikely)
+        _ = try runNsebox(["--audit-log", log, "--script", "http-title", "-p", "\(nginx.port)", "127.0.0.1"])
+        let lines = try auditLines(log)
+        try #require(lines.count >= 5, "\(lines)")
+        func verdict(_ tampered: [String]) throws -> RunResult {
+            let path = dir.appendingPathComponent("tampered.jsonl").path
+            try tampered.joined().write(toFile: path, atomically: true, encoding: .utf8)
+            return try runNsebox(["audit", "verify", path])
+        }
+        var changed = lines
+        changed[2] = changed[2].replacingOccurrences(of: "\"http-title\"", with: "\"http-titlE\"")
+        var result = try verdict(changed)
+        #expect(result.exitCode == 1 && result.stderr.contains("line 4: prev does not match the SHA-256 of line 3"), "\(result.stderr)")
+
+        var deleted = lines
+        deleted.remove(at: 2)
+        result = try verdict(deleted)
+        #expect(result.exitCode == 1 && result.stderr.contains("line 3: prev does not match"), "\(result.stderr)")
+
+        var reordered = lines
+        reordered.swapAt(2, 3)
+        result = try verdict(reordered)
+        #expect(result.exitCode == 1 && result.stderr.contains("line 3: prev does not match"), "\(result.stderr)")
+
+        // A record after the end, even one chained correctly to it.
+        let last = lines.last!
+        let sum = try runProcess("/bin/sh", ["-c", "tail -n 1 '\(log)' | sha256sum"]).stdout.prefix(64)
+        let forged = "{\"seq\":\(lines.count + 1),\"ts\":\"x\",\"instance\":\"\",\"script\":\"\",\"target\":\"\",\"event\":\"note\",\"prev\":\"\(sum)\"}\n"
+        result = try verdict(lines + [forged])
+        #expect(result.exitCode == 1 && result.stderr.contains("line \(lines.count + 1): a record after the end record"),
+                "\(result.stderr)\n\(last)")
+        // Untouched, it verifies.
+        result = try verdict(lines)
+        #expect(result.exitCode == 0, "\(result.stderr)")
+    }
+
+    @Test func aBrokerKilledMidScanLeavesALogThatVerifies() throws {
+        let dir = try scratchDirectory("audit-crash")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let out = dir.appendingPathComponent("out").path
+        let broker = try ChildProcess(executable: try nseboxExecutableURL().path,
+                                      arguments: ["--audit-log", log, "--script", testScripts("probe") + "sleepy.nse",
+                                                  "-p", "1", "127.0.0.1"],
+                                      stdoutPath: out, stderrPath: out)
+        defer { broker.terminate() }
+        // Wait for the sleeping instance's start record, then kill the broker.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"target\":\"127.0.0.1\",\"event\":\"start\"") {
+            usleep(20_000)
+        }
+        kill(broker.pid, SIGKILL)
+        #expect(broker.wait(timeout: 10))
+        // A torn last line, as a write cut short would leave.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"seq\":99,\"ts\":\"torn".utf8))
+        try handle.close()
+        let verify = try runNsebox(["audit", "verify", log])
+        #expect(verify.exitCode == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("no end record (the broker did not finish)"), "\(verify.stdout)")
+        #expect(try auditLines(log).contains { $0.contains("\"event\":\"start\"") && $0.contains("sleepy") })
+    }
+}
