@@ -15,23 +15,40 @@ public final class AuditLog {
         case bool(Bool)
         /// Bytes, as base64.
         case bytes(ArraySlice<UInt8>)
+
+        /// The value as the log's JSON has it, without quotes (bytes in base64).
+        public var text: String {
+            switch self {
+            case .string(let s): return s
+            case .int(let i): return String(i)
+            case .bool(let b): return b ? "true" : "false"
+            case .bytes(let b): return AuditLog.base64(b)
+            }
+        }
     }
 
-    private let fd: FileDescriptor
+    private let fd: FileDescriptor?
     private var seq: UInt64 = 0
     private var prev = String(repeating: "0", count: 64)
-    public let path: String
+    public let path: String?
+    /// Sees every record as it is written (`--script-trace` prints a transcript).
+    public var tap: ((_ event: String, _ instance: String, _ script: String, _ target: String,
+                      _ fields: [(String, Field)]) -> Void)?
 
-    public init(path: String) throws {
+    /// A log written to `path`; with nil, records only go to `tap`.
+    public init(path: String?) throws {
+        self.path = path
+        guard let path else { fd = nil; return }
         let raw = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard raw >= 0 else { throw SystemError("open(\(path))", errno: errno) }
         fd = FileDescriptor(taking: raw)
-        self.path = path
     }
 
     /// Appends one record. The line reaches the kernel (one write) before this
     /// returns, so a broker killed afterwards still leaves it in the file.
     public func record(_ event: String, instance: String, script: String, target: String, _ fields: [(String, Field)] = []) {
+        tap?(event, instance, script, target, fields)
+        guard path != nil else { return }
         seq += 1
         var line = "{\"seq\":\(seq),\"ts\":\(Self.quote(Self.timestamp())),\"instance\":\(Self.quote(instance))"
         line += ",\"script\":\(Self.quote(script)),\"target\":\(Self.quote(target)),\"event\":\(Self.quote(event))"
@@ -47,7 +64,7 @@ public final class AuditLog {
         line += ",\"prev\":\"\(prev)\"}\n"
         let bytes = Array(line.utf8)
         prev = Self.sha256Hex(bytes[...])
-        try? fd.writeAll(bytes)
+        try? fd?.writeAll(bytes)
     }
 
     /// SHA-256 of `bytes`, lower-case hex.
@@ -86,7 +103,7 @@ public final class AuditLog {
         return out + "\""
     }
 
-    static func base64(_ bytes: ArraySlice<UInt8>) -> String {
+    public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         var out = [UInt8]()
         out.reserveCapacity((bytes.count + 2) / 3 * 4)

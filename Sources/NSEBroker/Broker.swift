@@ -17,6 +17,8 @@ public struct BrokerConfig: Sendable {
     public var childStderr: Bool
     /// `--audit-log FILE`: where the broker records every instance's I/O.
     public var auditPath: String? = nil
+    /// `--script-trace`: records are made (for a live transcript) even without a file.
+    public var scriptTrace = false
     /// Paths the user gave in script arguments; those naming a file become
     /// readable by scripts (`DataFiles.allowUserFiles`).
     public var userFiles: [String] = []
@@ -71,7 +73,7 @@ public final class Broker {
     public init(config: BrokerConfig) throws {
         self.config = config
         self.files = DataFiles(directories: config.dataDirectories)
-        self.audit = try config.auditPath.map { try AuditLog(path: $0) }
+        self.audit = config.auditPath != nil || config.scriptTrace ? try AuditLog(path: config.auditPath) : nil
         self.policyName = (try? PolicyParser.parse(config.policyText).name) ?? "?"
         files.allowUserFiles(config.userFiles)
         self.executable = try ChildExecutable(path: config.childPath)

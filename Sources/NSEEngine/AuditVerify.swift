@@ -58,3 +58,54 @@ public enum AuditVerify {
         return String(rest.prefix { $0.isNumber })
     }
 }
+
+/// One line of an audit log as field -> text (strings unescaped, numbers and
+/// booleans as written). Our records are flat objects; anything else is nil.
+public enum AuditRecord {
+    public static func parse(_ line: String) -> [String: String]? {
+        var chars = Array(line.unicodeScalars)[...]
+        func skipSpace() { while let c = chars.first, c == " " || c == "\t" || c == "\r" || c == "\n" { chars.removeFirst() } }
+        func string() -> String? {
+            guard chars.first == "\"" else { return nil }
+            chars.removeFirst()
+            var out = String.UnicodeScalarView()
+            while let c = chars.popFirst() {
+                if c == "\"" { return String(out) }
+                guard c == "\\" else { out.append(c); continue }
+                guard let e = chars.popFirst() else { return nil }
+                switch e {
+                case "n": out.append("\n")
+                case "r": out.append("\r")
+                case "t": out.append("\t")
+                case "u":
+                    guard chars.count >= 4, let v = UInt32(String(String.UnicodeScalarView(chars.prefix(4))), radix: 16) else { return nil }
+                    chars.removeFirst(4)
+                    out.append(UnicodeScalar(v) ?? "\u{FFFD}")
+                default: out.append(e)
+                }
+            }
+            return nil
+        }
+        skipSpace()
+        guard chars.popFirst() == "{" else { return nil }
+        var fields: [String: String] = [:]
+        while true {
+            skipSpace()
+            if chars.first == "}" { return fields }
+            guard let key = string() else { return nil }
+            skipSpace()
+            guard chars.popFirst() == ":" else { return nil }
+            skipSpace()
+            if chars.first == "\"" {
+                guard let value = string() else { return nil }
+                fields[key] = value
+            } else {
+                var raw = String.UnicodeScalarView()
+                while let c = chars.first, c != ",", c != "}" { raw.append(c); chars.removeFirst() }
+                fields[key] = String(raw).trimmingCharacters(in: .whitespaces)
+            }
+            skipSpace()
+            if chars.first == "," { chars.removeFirst() }
+        }
+    }
+}

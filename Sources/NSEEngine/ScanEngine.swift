@@ -34,6 +34,14 @@ public final class ScanEngine {
             self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
         }
         broker.addTargets = { [unowned self] specs in self.addTargets(specs) }
+        if options.broker.scriptTrace {
+            let transcript = Transcript()
+            broker.audit?.tap = { [unowned self] event, instance, _, target, fields in
+                var values: [String: String] = [:]
+                for (k, v) in fields { values[k] = v.text }
+                for line in transcript.lines(event: event, instance: instance, target: target, fields: values) { onOutputLine(line) }
+            }
+        }
         broker.newTargetsCount = { [unowned self] in self.addedTargets }
         broker.ports = { [unowned self] host, proto, state in
             guard let host, let h = self.hostIndex[host] else { return [] }

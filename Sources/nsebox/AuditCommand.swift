@@ -5,7 +5,7 @@ import NSEEngine
 /// `nsebox audit verify FILE`: checks an audit log's hash chain.
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).", subcommands: [Verify.self])
+        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).", subcommands: [Verify.self, Show.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,6 +30,49 @@ struct AuditCommand: ParsableCommand {
                 throw ExitCode.failure
             }
             print("\(file): \(report.records) records, chain whole" + (report.ended ? ", ended by the broker" : ", no end record (the broker did not finish)"))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Print an audit log as a transcript: connects, sends and receives with hex and text dumps.")
+
+        @Argument(help: "The audit log.")
+        var file: String
+
+        @Option(name: .customLong("script"), help: "Only this script's instances.")
+        var script: String?
+
+        @Option(name: .customLong("target"), help: "Only instances whose target is this host (or HOST:PORT/PROTO).")
+        var target: String?
+
+        func run() throws {
+            guard let f = fopen(file, "rb") else {
+                FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
+                throw ExitCode.failure
+            }
+            defer { fclose(f) }
+            let transcript = Transcript()
+            var number = 0
+            var line = [CChar](repeating: 0, count: 1 << 20)
+            var pending = ""
+            while fgets(&line, Int32(line.count), f) != nil {
+                pending += String(cString: line)
+                guard pending.hasSuffix("\n") else { continue }
+                defer { pending = "" }
+                number += 1
+                guard let record = AuditRecord.parse(pending) else {
+                    FileHandleOut.stderr("nsebox: \(file): line \(number) is not a record\n")
+                    throw ExitCode.failure
+                }
+                if let script, record["script"] != script { continue }
+                if let target, let t = record["target"], t != target && !t.hasPrefix(target + ":") { continue }
+                for out in transcript.lines(event: record["event"] ?? "?", instance: record["instance"] ?? "",
+                                            target: record["target"] ?? "", fields: record) {
+                    print(out)
+                }
+            }
         }
     }
 }

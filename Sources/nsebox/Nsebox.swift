@@ -62,6 +62,9 @@ struct Nsebox: ParsableCommand {
     @Option(name: .customLong("audit-log"), help: "Record every script's I/O here, one hash-chained JSON line per event (docs/audit.md).")
     var auditLog: String?
 
+    @Flag(name: .customLong("script-trace"), help: "Print every script's connects, sends and receives (hex and text) as they happen.")
+    var scriptTrace = false
+
     @Option(name: .customLong("stats-every"), help: "Print a progress line on stderr this often (default 10s; 0 for never).")
     var statsEvery: String = "10s"
 
@@ -173,6 +176,7 @@ struct Nsebox: ParsableCommand {
                                   dataDirectories: dirs, maxChildren: max(1, maxChildren),
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
         config.auditPath = auditLog
+        config.scriptTrace = scriptTrace
         var options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
                                   verbosity: verbose, debugging: debug, services: services, broker: config,
                                   scriptTimeout: timeout)

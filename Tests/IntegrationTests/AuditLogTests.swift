@@ -122,4 +122,30 @@ struct AuditLogTests {
         #expect(verify.stdout.contains("no end record (the broker did not finish)"), "\(verify.stdout)")
         #expect(try auditLines(log).contains { $0.contains("\"event\":\"start\"") && $0.contains("sleepy") })
     }
+
+    @Test func scriptTraceAndAuditShowPrintTheConversation() throws {
+        let nginx = try NginxService(title: "traced page", port: .httpLikely)
+        let dir = try scratchDirectory("audit-show")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let request = "00000000: 47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d 0a  GET / HTTP/1.1.."
+        // Live: the transcript on stdout, and the report as usual.
+        let traced = try runNsebox(["--script-trace", "--audit-log", log, "--script", "http-title,banner",
+                                    "-p", "\(nginx.port)", "127.0.0.1"])
+        let lines = traced.stdout.components(separatedBy: "\n")
+        #expect(lines.contains(request), "\(traced.stdout)")
+        #expect(lines.contains { $0.hasPrefix("NSE: [http-title#") && $0.hasSuffix("TCP > 127.0.0.1:\(nginx.port) | CONNECT ok") })
+        #expect(lines.contains { $0.contains("| RECEIVE ") }, "\(traced.stdout)")
+        #expect(lines.contains("|_http-title: traced page"), "\(traced.stdout)")
+        // From the log: the same conversation, filtered by script and target.
+        let shown = try runNsebox(["audit", "show", log, "--script", "http-title"])
+        #expect(shown.exitCode == 0, "\(shown.stderr)")
+        let shownLines = shown.stdout.components(separatedBy: "\n")
+        #expect(shownLines.contains(request), "\(shown.stdout)")
+        #expect(!shownLines.contains { $0.contains("[banner#") })
+        let other = try runNsebox(["audit", "show", log, "--target", "127.0.0.2"])
+        #expect(other.exitCode == 0 && other.stdout.isEmpty, "\(other.stdout)")
+        let banner = try runNsebox(["audit", "show", log, "--script", "banner", "--target", "127.0.0.1"])
+        #expect(banner.stdout.contains("[banner#") && !banner.stdout.contains("[http-title#"), "\(banner.stdout)")
+    }
 }
