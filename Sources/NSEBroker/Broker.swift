@@ -136,11 +136,17 @@ public final class Broker {
 
     /// Waits for `pid` to end without blocking the loop, then reports how it ended.
     /// A child that has not ended within two seconds of closing its socket is killed.
-    func reap(_ pid: pid_t, attempt: Int = 0, _ done: @escaping (ChildExit) -> Void) {
+    /// `usage` is what wait4 says the child used: CPU seconds and peak resident KiB.
+    func reap(_ pid: pid_t, attempt: Int = 0, _ done: @escaping (ChildExit, _ usage: (cpu: Double, maxKiB: Int)?) -> Void) {
         var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { return done(ChildExit(waitStatus: status)) }
-        if r < 0 && errno != EINTR { return done(.exited(-1)) }
+        var usage = rusage()
+        let r = wait4(pid, &status, WNOHANG, &usage)
+        if r == pid {
+            let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            return done(ChildExit(waitStatus: status), (cpu, usage.ru_maxrss))
+        }
+        if r < 0 && errno != EINTR { return done(.exited(-1), nil) }
         if attempt == 400 { kill(pid, SIGKILL) }
         reactor.after(attempt < 20 ? 0.001 : 0.005) { [unowned self] in self.reap(pid, attempt: attempt + 1, done) }
     }

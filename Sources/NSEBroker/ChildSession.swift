@@ -103,6 +103,13 @@ final class ChildSession {
         return "\(host):\(number)/\(port["protocol"].text ?? "tcp")"
     }()
 
+    /// A `tls` record for a socket whose handshake just completed.
+    private func auditTLS(_ s: NetSocket) {
+        guard broker.audit != nil, let facts = s.tlsFacts else { return }
+        audit("tls", [("socket", .int(s.id)), ("version", .string(facts.version)), ("cipher", .string(facts.cipher)),
+                      ("peer_certificate_sha256", .string(facts.certificate.map { AuditLog.sha256Hex($0[...]) } ?? ""))])
+    }
+
     /// Records an event of this instance, if there is an audit log.
     private func audit(_ event: String, _ fields: [(String, AuditLog.Field)]) {
         broker.audit?.record(event, instance: label, script: job.scriptName, target: auditTarget, fields)
@@ -199,7 +206,10 @@ final class ChildSession {
             s.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000))
         case .reconnectSSL:
             guard let s = socket(v[0]) else { return }
-            s.startTLS(reply: answer)
+            s.startTLS { [weak self] values in
+                if values.first == .bool(true) { self?.auditTLS(s) }
+                answer(values)
+            }
         case .getSSLCertificate:
             guard let s = socket(v[0]) else { return }
             s.peerCertificate(reply: answer)
@@ -390,6 +400,7 @@ final class ChildSession {
             self?.audit("connect", [("socket", .int(id)), ("protocol", .string(proto)),
                                     ("source", .string(local.map { "\($0)" } ?? "")),
                                     ("destination", .string("\(address):\(port)")), ("result", .string(result))])
+            if result == "ok" { self?.auditTLS(s) }
             reply(values)
         }
     }
@@ -470,10 +481,15 @@ final class ChildSession {
         sockets = [:]
         broker.registry.abandon(holder)
         broker.mutexes.abandon(session: holder)
-        broker.reap(pid) { [self] exit in
+        broker.reap(pid) { [self] exit, usage in
             let result = outcome(exit: exit)
-            audit("exit", [("status", .string(result.status)), ("exit", .string(exit.description))]
-                  + (result.message.map { [("message", .string($0))] } ?? []))
+            var fields: [(String, AuditLog.Field)] = [("status", .string(result.status)), ("exit", .string(exit.description))]
+            if let usage {
+                fields.append(("cpu_ms", .int(Int64(usage.cpu * 1000))))
+                fields.append(("max_rss_kib", .int(Int64(usage.maxKiB))))
+            }
+            if let message = result.message { fields.append(("message", .string(message))) }
+            audit("exit", fields)
             completion(result)
         }
     }

@@ -39,6 +39,13 @@ final class NetSocket {
     var isBusy: Bool { busy }
     var isTLS: Bool { tls != nil }
 
+    /// Version, cipher and the peer certificate's DER of a TLS socket (the audit log).
+    var tlsFacts: (version: String, cipher: String, certificate: [UInt8]?)? {
+        guard let tls else { return nil }
+        let n = tls.negotiated
+        return (n.version, n.cipher, tls.peerCertificate())
+    }
+
     deinit { closeNow() }
 
     // MARK: operations

@@ -67,6 +67,14 @@ final class TLSSession {
     }
 
     /// The peer's certificate in DER, if it sent one.
+    /// The protocol version and cipher the handshake settled on ("TLSv1.3",
+    /// "TLS_AES_256_GCM_SHA384").
+    var negotiated: (version: String, cipher: String) {
+        let version = SSL_get_version(ssl).map { String(cString: $0) } ?? "?"
+        let cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)).map { String(cString: $0) } ?? "?"
+        return (version, cipher)
+    }
+
     func peerCertificate() -> [UInt8]? {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(cert) }

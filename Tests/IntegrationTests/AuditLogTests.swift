@@ -148,4 +148,22 @@ struct AuditLogTests {
         let banner = try runNsebox(["audit", "show", log, "--script", "banner", "--target", "127.0.0.1"])
         #expect(banner.stdout.contains("[banner#") && !banner.stdout.contains("[http-title#"), "\(banner.stdout)")
     }
+
+    @Test func tlsHandshakesAndExitsAreRecorded() throws {
+        let nginx = try NginxService(title: "audited tls", port: .httpsLikely, tls: true)
+        let dir = try scratchDirectory("audit-tls")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let ours = try runNsebox(["--audit-log", log, "--script", "ssl-cert", "-p", "\(nginx.port)", "127.0.0.1"])
+        #expect(ours.stdout.contains("| ssl-cert: Subject: commonName=nsebox-test.example"), "\(ours.stdout)")
+        let records = try auditLines(log).map(auditRecord)
+        let tls = try #require(records.first { $0["event"] as? String == "tls" }, "no tls record")
+        #expect((tls["version"] as? String)?.hasPrefix("TLSv1") == true, "\(tls)")
+        #expect((tls["cipher"] as? String)?.isEmpty == false)
+        let der = try runProcess("/bin/sh", ["-c", "openssl x509 -in '\(nginx.directory.path)/cert.pem' -outform der | sha256sum"])
+        #expect(tls["peer_certificate_sha256"] as? String == String(der.stdout.prefix(64)), "\(tls)")
+        for exit in records.filter({ $0["event"] as? String == "exit" }) {
+            #expect((exit["cpu_ms"] as? Int ?? -1) >= 0 && (exit["max_rss_kib"] as? Int ?? 0) > 1000, "\(exit)")
+        }
+    }
 }
