@@ -103,6 +103,11 @@ final class ChildSession {
         return "\(host):\(number)/\(port["protocol"].text ?? "tcp")"
     }()
 
+    /// "ADDRESS:PORT", with brackets around an IPv6 address.
+    static func endpoint(_ address: String, _ port: Int) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+
     /// A `tls` record for a socket whose handshake just completed.
     private func auditTLS(_ s: NetSocket) {
         guard broker.audit != nil, let facts = s.tlsFacts else { return }
@@ -177,7 +182,7 @@ final class ChildSession {
                 return answer([.bool(false), .string("nsebox: \(host) is not a host under scan")])
             }
             guard mayRelease(data.count) else { return answer(sendQuotaReply) }
-            audit("sendto", [("socket", .int(v[0].int ?? -1)), ("destination", .string("\(address):\(port)")),
+            audit("sendto", [("socket", .int(v[0].int ?? -1)), ("destination", .string(Self.endpoint(address, port))),
                              ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
             s.sendTo(sa, data, reply: answer)
         case .receive:
@@ -398,8 +403,8 @@ final class ChildSession {
             // Recorded before the script learns the result.
             let result = values.first == .bool(true) ? "ok" : (values.count > 1 ? values[1].text ?? "error" : "error")
             self?.audit("connect", [("socket", .int(id)), ("protocol", .string(proto)),
-                                    ("source", .string(local.map { "\($0)" } ?? "")),
-                                    ("destination", .string("\(address):\(port)")), ("result", .string(result))])
+                                    ("source", .string(s.localAddress ?? "")),
+                                    ("destination", .string(Self.endpoint(address, port))), ("result", .string(result))])
             if result == "ok" { self?.auditTLS(s) }
             reply(values)
         }

@@ -215,6 +215,13 @@ final class NetSocket {
         }
     }
 
+    /// The local address and port, once connected ("127.0.0.1:41766").
+    var localAddress: String? {
+        guard let h = handle, let local = SocketAddress.local(of: h.raw) else { return nil }
+        let (host, port) = local.hostAndPort
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     func info(reply: @escaping Reply) {
         guard let h = handle, let local = SocketAddress.local(of: h.raw), let remote = SocketAddress.remote(of: h.raw) else {
             return reply([.none, .string("ERROR")])

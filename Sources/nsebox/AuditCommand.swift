@@ -5,7 +5,7 @@ import NSEEngine
 /// `nsebox audit verify FILE`: checks an audit log's hash chain.
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).", subcommands: [Verify.self, Show.self])
+        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).", subcommands: [Verify.self, Show.self, Pcap.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -72,6 +72,40 @@ struct AuditCommand: ParsableCommand {
                                             target: record["target"] ?? "", fields: record) {
                     print(out)
                 }
+            }
+        }
+    }
+
+    struct Pcap: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pcap",
+            abstract: "Write an audit log's TCP and UDP conversations as synthesized packets to a pcapng file.")
+
+        @Argument(help: "The audit log.")
+        var file: String
+
+        @Option(name: .customShort("o"), help: "The pcapng file to write.")
+        var output: String
+
+        func run() throws {
+            var records: [[String: String]] = []
+            guard let f = fopen(file, "rb") else {
+                FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
+                throw ExitCode.failure
+            }
+            var line = [CChar](repeating: 0, count: 1 << 20)
+            var pending = ""
+            while fgets(&line, Int32(line.count), f) != nil {
+                pending += String(cString: line)
+                guard pending.hasSuffix("\n") else { continue }
+                if let r = AuditRecord.parse(pending) { records.append(r) }
+                pending = ""
+            }
+            fclose(f)
+            let bytes = AuditPcap.pcapng(records)
+            guard let out = fopen(output, "wb"), fwrite(bytes, 1, bytes.count, out) == bytes.count, fclose(out) == 0 else {
+                FileHandleOut.stderr("nsebox: cannot write \(output): \(String(cString: strerror(errno)))\n")
+                throw ExitCode.failure
             }
         }
     }

@@ -166,4 +166,28 @@ struct AuditLogTests {
             #expect((exit["cpu_ms"] as? Int ?? -1) >= 0 && (exit["max_rss_kib"] as? Int ?? 0) > 1000, "\(exit)")
         }
     }
+
+    @Test func thePcapngExportIsReadByTshark() throws {
+        let nginx = try NginxService(title: "captured page", port: .httpLikely)
+        let dir = try scratchDirectory("audit-pcap")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let pcap = dir.appendingPathComponent("out.pcapng").path
+        _ = try runNsebox(["--audit-log", log, "--script", "http-title", "-p", "\(nginx.port)", "127.0.0.1"])
+        let export = try runNsebox(["audit", "pcap", log, "-o", pcap])
+        #expect(export.exitCode == 0, "\(export.stderr)")
+        let tshark = "/usr/bin/tshark"
+        guard FileManager.default.isExecutableFile(atPath: tshark) else {
+            throw ServiceError.missingExecutable(path: tshark, hint: "install it with `apt-get install tshark` (scripts/deps --test does)")
+        }
+        let requests = try runProcess(tshark, ["-r", pcap, "-Y", "http.request", "-T", "fields",
+                                               "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.host", "-e", "frame.comment"])
+        #expect(requests.exitCode == 0, "\(requests.stderr)")
+        let rows = requests.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(rows.contains { $0.count == 4 && $0[0] == "GET" && $0[1] == "/" && $0[2] == "127.0.0.1:\(nginx.port)"
+            && $0[3].hasPrefix("http-title#") }, "\(requests.stdout)")
+        // The stream reassembles: the response with the page's title.
+        let stream = try runProcess(tshark, ["-r", pcap, "-q", "-z", "follow,tcp,ascii,0"])
+        #expect(stream.stdout.contains("<title>captured page</title>"), "\(stream.stdout.prefix(2000))")
+    }
 }
