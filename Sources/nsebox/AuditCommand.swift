@@ -2,10 +2,41 @@ import ArgumentParser
 import Glibc
 import NSEEngine
 
-/// `nsebox audit verify FILE`: checks an audit log's hash chain.
+/// `nsebox audit verify|show|pcap FILE`: reads an audit log (docs/audit.md).
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).", subcommands: [Verify.self, Show.self, Pcap.self])
+        commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).",
+        subcommands: [Verify.self, Show.self, Pcap.self])
+
+    /// The file's bytes, or a clear error and exit status 1.
+    static func read(_ file: String) throws -> [UInt8] {
+        guard let f = fopen(file, "rb") else {
+            FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
+            throw ExitCode.failure
+        }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while case let n = fread(&chunk, 1, chunk.count, f), n > 0 { bytes += chunk[..<n] }
+        return bytes
+    }
+
+    /// The complete lines (a torn last line is left out), parsed; a line that is
+    /// not a record is an error naming it.
+    static func records(_ file: String) throws -> [[String: String]] {
+        let bytes = try read(file)
+        var out: [[String: String]] = []
+        var start = 0
+        while let end = bytes[start...].firstIndex(of: 10) {
+            guard let r = AuditRecord.parse(String(decoding: bytes[start..<end], as: UTF8.self)) else {
+                FileHandleOut.stderr("nsebox: \(file): line \(out.count + 1) is not a record\n")
+                throw ExitCode.failure
+            }
+            out.append(r)
+            start = end + 1
+        }
+        return out
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -16,20 +47,13 @@ struct AuditCommand: ParsableCommand {
         var file: String
 
         func run() throws {
-            guard let f = fopen(file, "rb") else {
-                FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
-                throw ExitCode.failure
-            }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while case let n = fread(&chunk, 1, chunk.count, f), n > 0 { bytes += chunk[..<n] }
-            fclose(f)
-            let report = AuditVerify.verify(bytes)
+            let report = AuditVerify.verify(try AuditCommand.read(file))
             if let failure = report.failure {
                 FileHandleOut.stderr("nsebox: \(file): line \(failure.line): \(failure.reason)\n")
                 throw ExitCode.failure
             }
-            print("\(file): \(report.records) records, chain whole" + (report.ended ? ", ended by the broker" : ", no end record (the broker did not finish)"))
+            print("\(file): \(report.records) records, chain whole"
+                  + (report.ended ? ", ended by the broker" : ", no end record (the broker did not finish)"))
         }
     }
 
@@ -48,29 +72,13 @@ struct AuditCommand: ParsableCommand {
         var target: String?
 
         func run() throws {
-            guard let f = fopen(file, "rb") else {
-                FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
-                throw ExitCode.failure
-            }
-            defer { fclose(f) }
             let transcript = Transcript()
-            var number = 0
-            var line = [CChar](repeating: 0, count: 1 << 20)
-            var pending = ""
-            while fgets(&line, Int32(line.count), f) != nil {
-                pending += String(cString: line)
-                guard pending.hasSuffix("\n") else { continue }
-                defer { pending = "" }
-                number += 1
-                guard let record = AuditRecord.parse(pending) else {
-                    FileHandleOut.stderr("nsebox: \(file): line \(number) is not a record\n")
-                    throw ExitCode.failure
-                }
+            for record in try AuditCommand.records(file) {
                 if let script, record["script"] != script { continue }
                 if let target, let t = record["target"], t != target && !t.hasPrefix(target + ":") { continue }
-                for out in transcript.lines(event: record["event"] ?? "?", instance: record["instance"] ?? "",
-                                            target: record["target"] ?? "", fields: record) {
-                    print(out)
+                for line in transcript.lines(event: record["event"] ?? "?", instance: record["instance"] ?? "",
+                                             target: record["target"] ?? "", fields: record) {
+                    print(line)
                 }
             }
         }
@@ -88,22 +96,13 @@ struct AuditCommand: ParsableCommand {
         var output: String
 
         func run() throws {
-            var records: [[String: String]] = []
-            guard let f = fopen(file, "rb") else {
-                FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
+            let bytes = AuditPcap.pcapng(try AuditCommand.records(file))
+            guard let out = fopen(output, "wb") else {
+                FileHandleOut.stderr("nsebox: cannot write \(output): \(String(cString: strerror(errno)))\n")
                 throw ExitCode.failure
             }
-            var line = [CChar](repeating: 0, count: 1 << 20)
-            var pending = ""
-            while fgets(&line, Int32(line.count), f) != nil {
-                pending += String(cString: line)
-                guard pending.hasSuffix("\n") else { continue }
-                if let r = AuditRecord.parse(pending) { records.append(r) }
-                pending = ""
-            }
-            fclose(f)
-            let bytes = AuditPcap.pcapng(records)
-            guard let out = fopen(output, "wb"), fwrite(bytes, 1, bytes.count, out) == bytes.count, fclose(out) == 0 else {
+            let written = fwrite(bytes, 1, bytes.count, out)
+            guard fclose(out) == 0, written == bytes.count else {
                 FileHandleOut.stderr("nsebox: cannot write \(output): \(String(cString: strerror(errno)))\n")
                 throw ExitCode.failure
             }
