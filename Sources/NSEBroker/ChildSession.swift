@@ -198,6 +198,10 @@ final class ChildSession {
                     self?.bytesReceived += UInt64(data.count)
                     if values[0] == .bool(true) {
                         self?.audit("receive", [("socket", .int(id)), ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
+                    } else {
+                        // No bytes: the error the script gets ("EOF", "TIMEOUT", ...).
+                        self?.audit("receive", [("socket", .int(id)), ("bytes", .int(0)),
+                                                ("result", .string(String(decoding: data, as: UTF8.self)))])
                     }
                 }
                 answer(values)

@@ -29,6 +29,7 @@ public final class Transcript {
             if event == "sendto" { proto = "UDP"; destination = fields["destination"] ?? destination }
             let arrow = event == "receive" ? "<" : ">"
             let data = Self.decodeBase64(fields["data"] ?? "")
+            if let result = fields["result"] { return ["\(who) \(proto) \(arrow) \(destination) | RECEIVE \(result)"] }
             return ["\(who) \(proto) \(arrow) \(destination) | \(event == "receive" ? "RECEIVE" : "SEND") \(data.count) bytes"]
                 + Self.hexDump(data)
         case "close":
