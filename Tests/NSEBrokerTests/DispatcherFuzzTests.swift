@@ -74,13 +74,21 @@ func standInChild() -> pid_t {
     return pid
 }
 
-func openDescriptors() -> Int {
-    var n = 0
-    if let d = opendir("/proc/self/fd") {
-        while readdir(d) != nil { n += 1 }
-        closedir(d)
+/// The open descriptors that are sockets: what the broker opens for a session
+/// (its end of the socketpair, network sockets). The test harness's own files
+/// and pipes come and go and are not counted.
+func openSockets() -> Set<Int32> {
+    var out: Set<Int32> = []
+    guard let d = opendir("/proc/self/fd") else { return out }
+    defer { closedir(d) }
+    while let e = readdir(d) {
+        let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+        guard let fd = Int32(name) else { continue }
+        var target = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+        if n > 0, String(cString: target).hasPrefix("socket:") { out.insert(fd) }
     }
-    return n
+    return out
 }
 
 /// Why a fuzzing run failed, as its exit status.
@@ -94,7 +102,7 @@ func fuzzDispatcher() throws -> FuzzFailure? {
     let broker = try Broker(config: BrokerConfig(childPath: "/bin/sleep", policyText: "format 1\nname fuzz\ndefault kill\n",
                                                  dataDirectories: []))
     var rng = Mix(state: 0x6E73_6562_6F78_4655)
-    let before = openDescriptors()
+    let before = openSockets()
     var frames = 0, violations = 0, hangups = 0, answered = 0
     let rounds = 2000, framesPerRound = 500  // 10^6 requests
     for round in 0..<rounds {
@@ -150,7 +158,13 @@ func fuzzDispatcher() throws -> FuzzFailure? {
           + "\(violations) sessions ended for a violation, \(hangups) by hanging up")
     if answered < frames / 4 { return .fewAnswers }
     if violations < 10 || hangups < 10 { return .oneEndingOnly }
-    if openDescriptors() != before { return .descriptorsLeft }
+    // A leak would leave one socket per session (2,000); allow the last one or
+    // two still being torn down on a loaded machine.
+    let left = openSockets().subtracting(before)
+    if left.count > 2 {
+        print("dispatcher fuzzing: sockets left open: \(left.sorted())")
+        return .descriptorsLeft
+    }
     return nil
 }
 
