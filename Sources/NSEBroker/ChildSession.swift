@@ -233,12 +233,14 @@ final class ChildSession {
             broker.registry.acquire(holder, scope: scope) { contents in answer([contents]) }
         case .registryRelease:
             guard let scope = registryScope(v[0]) else { return }
-            if let limit = job.rights.registryBytes, Frame(.registryRelease, [v[1]]).encoded().count > limit {
-                deny("registry write refused: more than the policy's \(limit) bytes")
-                return violation("nsebox policy: the script wrote more than \(limit) bytes to the registry")
-            }
-            if case .table = v[1] {
-                audit("registry", [("scope", .string(scope)), ("bytes", .int(Int64(Frame(.registryRelease, [v[1]]).encoded().count)))])
+            // Changed contents are measured once, and only when the policy or the log asks.
+            if case .table = v[1], job.rights.registryBytes != nil || broker.audit != nil {
+                let size = frame.encoded().count
+                if let limit = job.rights.registryBytes, size > limit {
+                    deny("registry write refused: more than the policy's \(limit) bytes")
+                    return violation("nsebox policy: the script wrote more than \(limit) bytes to the registry")
+                }
+                audit("registry", [("scope", .string(scope)), ("bytes", .int(Int64(size)))])
             }
             broker.registry.release(holder, scope: scope, contents: v[1])
         case .mutexLock:

@@ -51,10 +51,13 @@ public final class DataFiles {
     public func readAllowed(_ pathOrName: String,
                             sources: Set<ScriptRights.ReadSource> = [.nmapData, .scriptArgs]) -> [UInt8]? {
         guard !pathOrName.isEmpty, pathOrName.utf8.count < 4096 else { return nil }
-        let real = DataFiles.canonical(pathOrName)
-        if let real, sources.contains(.scriptArgs), userFiles.contains(real) { return read(real) }
-        for case .path(let dir) in sources {
-            if let real, real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/"), isRegularFile(real) { return read(real) }
+        // Only a user's file or a policy path needs the name resolved here.
+        let needsReal = (sources.contains(.scriptArgs) && !userFiles.isEmpty) || sources.contains { if case .path = $0 { true } else { false } }
+        if needsReal, let real = DataFiles.canonical(pathOrName) {
+            if sources.contains(.scriptArgs), userFiles.contains(real) { return read(real) }
+            for case .path(let dir) in sources where real.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/") && isRegularFile(real) {
+                return read(real)
+            }
         }
         guard sources.contains(.nmapData) else { return nil }
         if pathOrName.hasPrefix("/") { return readInside(pathOrName) }

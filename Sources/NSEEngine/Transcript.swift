@@ -65,9 +65,15 @@ public final class Transcript {
         }
     }
 
-    static func decodeBase64(_ text: String) -> [UInt8] {
+    /// Base64 digit values; 255 for anything else.
+    private static let base64Values: [UInt8] = {
         var table = [UInt8](repeating: 255, count: 256)
         for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { table[Int(c)] = UInt8(i) }
+        return table
+    }()
+
+    static func decodeBase64(_ text: String) -> [UInt8] {
+        let table = base64Values
         var out: [UInt8] = []
         var bits: UInt32 = 0, count = 0
         for c in text.utf8 where table[Int(c)] != 255 {

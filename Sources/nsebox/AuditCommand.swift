@@ -8,12 +8,15 @@ struct AuditCommand: ParsableCommand {
         commandName: "nsebox audit", abstract: "Work with audit logs (docs/audit.md).",
         subcommands: [Verify.self, Show.self, Pcap.self])
 
+    /// Says what went wrong on stderr; the caller throws the result (exit status 1).
+    static func failure(_ message: String) -> ExitCode {
+        FileHandleOut.stderr("nsebox: \(message)\n")
+        return ExitCode.failure
+    }
+
     /// The file's bytes, or a clear error and exit status 1.
     static func read(_ file: String) throws -> [UInt8] {
-        guard let f = fopen(file, "rb") else {
-            FileHandleOut.stderr("nsebox: cannot read \(file): \(String(cString: strerror(errno)))\n")
-            throw ExitCode.failure
-        }
+        guard let f = fopen(file, "rb") else { throw failure("cannot read \(file): \(String(cString: strerror(errno)))") }
         defer { fclose(f) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -29,8 +32,7 @@ struct AuditCommand: ParsableCommand {
         var start = 0
         while let end = bytes[start...].firstIndex(of: 10) {
             guard let r = AuditRecord.parse(String(decoding: bytes[start..<end], as: UTF8.self)) else {
-                FileHandleOut.stderr("nsebox: \(file): line \(out.count + 1) is not a record\n")
-                throw ExitCode.failure
+                throw failure("\(file): line \(out.count + 1) is not a record")
             }
             out.append(r)
             start = end + 1
@@ -48,10 +50,7 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let report = AuditVerify.verify(try AuditCommand.read(file))
-            if let failure = report.failure {
-                FileHandleOut.stderr("nsebox: \(file): line \(failure.line): \(failure.reason)\n")
-                throw ExitCode.failure
-            }
+            if let bad = report.failure { throw AuditCommand.failure("\(file): line \(bad.line): \(bad.reason)") }
             print("\(file): \(report.records) records, chain whole"
                   + (report.ended ? ", ended by the broker" : ", no end record (the broker did not finish)"))
         }
@@ -97,14 +96,10 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let bytes = AuditPcap.pcapng(try AuditCommand.records(file))
-            guard let out = fopen(output, "wb") else {
-                FileHandleOut.stderr("nsebox: cannot write \(output): \(String(cString: strerror(errno)))\n")
-                throw ExitCode.failure
-            }
-            let written = fwrite(bytes, 1, bytes.count, out)
-            guard fclose(out) == 0, written == bytes.count else {
-                FileHandleOut.stderr("nsebox: cannot write \(output): \(String(cString: strerror(errno)))\n")
-                throw ExitCode.failure
+            let out = fopen(output, "wb")
+            let written = out.map { fwrite(bytes, 1, bytes.count, $0) } ?? 0
+            guard let out, fclose(out) == 0, written == bytes.count else {
+                throw AuditCommand.failure("cannot write \(output): \(String(cString: strerror(errno)))")
             }
         }
     }
