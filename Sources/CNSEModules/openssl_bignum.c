@@ -2,6 +2,7 @@
  * RSA keys) and the arithmetic nselib uses. Failures inside OpenSSL's
  * arithmetic leave the result zero and raise nothing, as in nmap. */
 #include "openssl_shared.h"
+#include "CNSEModules.h"
 #include <stdlib.h>
 #include <openssl/crypto.h>
 
@@ -53,8 +54,15 @@ static int l_hex2bn(lua_State *L) {
 
 static int l_rand(lua_State *L) {
     lua_Integer bits = luaL_checkinteger(L, 1);
-    BIGNUM *bn = new_bn(L);
-    BN_rand(bn, (int) bits, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
+    if (bits < 0 || bits > (1 << 20)) return luaL_error(L, "bignum_rand: bad number of bits");
+    /* From the instance's random stream (random.c), as BN_rand(bits, TOP_ANY,
+     * BOTTOM_ANY) would make it: `bits` random bits. */
+    size_t n = ((size_t) bits + 7) / 8;
+    unsigned char *buf = n ? (unsigned char *) lua_newuserdatauv(L, n, 0) : NULL;
+    if (n && nse_random_fill(buf, n) != 0) return luaL_error(L, "Failure in RAND_bytes.");
+    if (n && bits % 8) buf[0] &= (unsigned char) (0xff >> (8 - bits % 8));
+    BIGNUM *bn = BN_bin2bn(buf, (int) n, NULL);
+    if (n) lua_pop(L, 1);
     return nse_bignum_push(L, bn);
 }
 

@@ -5,6 +5,7 @@
  * object the sandboxed child cannot load, so for those we use libcrypto's
  * low-level functions, which need no provider, and our own HMAC over them. */
 #include "openssl_shared.h"
+#include "CNSEModules.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +196,7 @@ static int push_random(lua_State *L) {
     if (n < 0 || n > INT_MAX) return luaL_error(L, "Couldn't allocate memory.");
     luaL_Buffer b;
     unsigned char *p = (unsigned char *) luaL_buffinitsize(L, &b, (size_t) n);
-    if (RAND_bytes(p, (int) n) != 1) return luaL_error(L, "Failure in RAND_bytes.");
+    if (nse_random_fill(p, (size_t) n) != 0) return luaL_error(L, "Failure in RAND_bytes.");
     luaL_pushresultsize(&b, (size_t) n);
     return 1;
 }

@@ -15,6 +15,8 @@ public final class AuditLog {
         case bool(Bool)
         /// Bytes, as base64.
         case bytes(ArraySlice<UInt8>)
+        /// A JSON array of strings.
+        case list([String])
 
         /// The value as the log's JSON has it, without quotes (bytes in base64).
         public var text: String {
@@ -23,6 +25,7 @@ public final class AuditLog {
             case .int(let i): return String(i)
             case .bool(let b): return b ? "true" : "false"
             case .bytes(let b): return AuditLog.base64(b)
+            case .list(let l): return l.joined(separator: " ")
             }
         }
     }
@@ -59,6 +62,7 @@ public final class AuditLog {
             case .int(let i): line += String(i)
             case .bool(let b): line += b ? "true" : "false"
             case .bytes(let b): line += Self.quote(Self.base64(b))
+            case .list(let l): line += "[" + l.map(Self.quote).joined(separator: ",") + "]"
             }
         }
         line += ",\"prev\":\"\(prev)\"}\n"

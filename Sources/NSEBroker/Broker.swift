@@ -19,6 +19,8 @@ public struct BrokerConfig: Sendable {
     public var auditPath: String? = nil
     /// `--script-trace`: records are made (for a live transcript) even without a file.
     public var scriptTrace = false
+    /// `nsebox replay`: sockets answer from this recording instead of the network.
+    public var recording: Recording? = nil
     /// Paths the user gave in script arguments; those naming a file become
     /// readable by scripts (`DataFiles.allowUserFiles`).
     public var userFiles: [String] = []
@@ -38,6 +40,8 @@ public final class Broker {
     public let files: DataFiles
     /// The audit log, when one was asked for.
     public let audit: AuditLog?
+    /// In a replay, what the sockets answer from.
+    public var recording: Recording? { config.recording }
     /// The policy's name, for the audit log's start records.
     let policyName: String
     /// Every line a script logs.

@@ -40,7 +40,7 @@ final class ChildSession {
     private(set) var state = State.starting
     private var decoder = FrameDecoder()
     private var outbox: [UInt8] = []
-    private var sockets: [Int64: NetSocket] = [:]
+    private var sockets: [Int64: ScriptSocket] = [:]
     private var result: Value?
     private var failure: (status: String, message: String)?
     private var closed = false
@@ -54,6 +54,11 @@ final class ChildSession {
     private var warnedOutput = false
     private let completion: (ScriptOutcome) -> Void
     private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
+    /// In a replay: the recorded instance this one answers from.
+    private let replay: ReplayScript?
+    /// The seed of the child's random stream: recorded in the audit log, and in a
+    /// replay the recorded one, so the script draws the same numbers.
+    private let randomSeed: [UInt8]
 
     init(job: ScriptJob, label: String, broker: Broker, rpc: consuming FileDescriptor, pid: pid_t,
          policyText: String, completion: @escaping (ScriptOutcome) -> Void) {
@@ -63,6 +68,17 @@ final class ChildSession {
         self.rpc = NetSocket.Handle(rpc)
         self.pid = pid
         self.completion = completion
+        if let recording = broker.recording {
+            let target = Self.auditTarget(job)
+            let rule = job.rule ?? job.mode.rawValue
+            let script = ReplayScript(recorded: recording.claim(script: job.scriptName, rule: rule, target: target),
+                                      script: job.scriptName, target: target)
+            replay = script
+            randomSeed = script.recorded?.seed ?? Self.freshSeed()
+        } else {
+            replay = nil
+            randomSeed = Self.freshSeed()
+        }
         do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
         if let limit = job.timeout {
             timeoutTimer = broker.reactor.after(limit) { [weak self] in
@@ -85,9 +101,39 @@ final class ChildSession {
             audit("start", [("script_path", .string(job.scriptPath)),
                             ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
                             ("rule", .string(job.rule ?? job.mode.rawValue)), ("policy", .string(broker.policyName)),
-                            ("pid", .int(Int64(pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid())))])
+                            ("pid", .int(Int64(pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid()))),
+                            ("random_seed", .string(Self.hex(randomSeed)))])
         }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+        if let replay {
+            replay.onDepart = { [weak self] message in self?.departed(message) }
+            let sha = AuditLog.sha256Hex(job.source[...])
+            if let recorded = replay.recorded, recorded.scriptSHA256 != sha {
+                replay.depart("file is not the one recorded (its SHA-256 is \(sha), the recording's \(recorded.scriptSHA256))")
+            }
+        }
+    }
+
+    static func freshSeed() -> [UInt8] {
+        var g = SystemRandomNumberGenerator() // getrandom(2)
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A replayed script did something its recording does not have: it is ended,
+    /// and the replay's user is told where.
+    private func departed(_ message: String) {
+        guard !closed else { return }
+        broker.recording?.noteDeparture(message)
+        failure = ("replay-departed", message)
+        kill(pid, SIGKILL)
+        childGone()
     }
 
     /// Tells the engine a request was refused (it shows a warning), and the audit log.
@@ -97,11 +143,13 @@ final class ChildSession {
     }
 
     /// What the audit log calls this instance's target: "HOST" or "HOST:PORT/PROTO".
-    private lazy var auditTarget: String = {
+    private lazy var auditTarget: String = Self.auditTarget(job)
+
+    static func auditTarget(_ job: ScriptJob) -> String {
         guard let host = job.hostKey else { return "" }
         guard let port = job.port, let number = port["number"].int else { return host }
         return "\(host):\(number)/\(port["protocol"].text ?? "tcp")"
-    }()
+    }
 
     /// "ADDRESS:PORT", with brackets around an IPv6 address.
     static func endpoint(_ address: String, _ port: Int) -> String {
@@ -109,10 +157,12 @@ final class ChildSession {
     }
 
     /// A `tls` record for a socket whose handshake just completed.
-    private func auditTLS(_ s: NetSocket) {
+    private func auditTLS(_ s: ScriptSocket) {
         guard broker.audit != nil, let facts = s.tlsFacts else { return }
-        audit("tls", [("socket", .int(s.id)), ("version", .string(facts.version)), ("cipher", .string(facts.cipher)),
-                      ("peer_certificate_sha256", .string(facts.certificate.map { AuditLog.sha256Hex($0[...]) } ?? ""))])
+        audit("tls", [("socket", .int(s.id)), ("result", .string("ok")), ("version", .string(facts.version)),
+                      ("cipher", .string(facts.cipher)),
+                      ("peer_certificate_sha256", .string(facts.certificate.map { AuditLog.sha256Hex($0[...]) } ?? "")),
+                      ("peer_certificate", .bytes((facts.certificate ?? [])[...]))])
     }
 
     /// Records an event of this instance, if there is an audit log.
@@ -163,7 +213,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            send(Frame(.run, [job.wireValue]))
+            send(Frame(.run, [job.wireValue(randomSeed: randomSeed)]))
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",
@@ -216,7 +266,9 @@ final class ChildSession {
         case .reconnectSSL:
             guard let s = socket(v[0]) else { return }
             s.startTLS { [weak self] values in
-                if values.first == .bool(true) { self?.auditTLS(s) }
+                if values.first == .bool(true) { self?.auditTLS(s) } else {
+                    self?.audit("tls", [("socket", .int(s.id)), ("result", .string(values.count > 1 ? values[1].text ?? "ERROR" : "ERROR"))])
+                }
                 answer(values)
             }
         case .getSSLCertificate:
@@ -267,9 +319,16 @@ final class ChildSession {
         case .resolve:
             let name = v[0].text ?? "", family = v[1].text ?? ""
             guard !name.isEmpty, name.utf8.count < 256 else { return answer([.bool(false), .string("Failed to resolve")]) }
-            broker.background.run({ NetworkFacts.resolve(name, family: family) }) { addresses in
+            let resolved: ([String]) -> Void = { [weak self] addresses in
+                self?.audit("resolve", [("name", .string(name)), ("family", .string(family)),
+                                        ("addresses", .string(addresses.joined(separator: " ")))])
                 if addresses.isEmpty { answer([.bool(false), .string("Failed to resolve")]) }
                 else { answer([.bool(true), .array(addresses.map { .string($0) })]) }
+            }
+            if let replay {
+                if let recorded = replay.resolve(name, family: family) { resolved(recorded.addresses) }
+            } else {
+                broker.background.run({ NetworkFacts.resolve(name, family: family) }, completion: resolved)
             }
         case .dnsServers:
             answer([.array(NetworkFacts.dnsServers().map { .string($0) })])
@@ -352,7 +411,7 @@ final class ChildSession {
 
     /// The socket a request names, created at first use. Records of closed sockets
     /// are dropped when there are many (a brute-force script opens thousands).
-    private func socket(_ v: Value) -> NetSocket? {
+    private func socket(_ v: Value) -> ScriptSocket? {
         let id = v.int ?? -1
         if let s = sockets[id] { return s }
         if sockets.count >= ChildSession.maxSocketRecords {
@@ -362,7 +421,7 @@ final class ChildSession {
             violation("more than \(ChildSession.maxSocketRecords) sockets in use")
             return nil
         }
-        let s = NetSocket(id: id, reactor: broker.reactor)
+        let s: ScriptSocket = replay?.socket(id: id) ?? NetSocket(id: id, reactor: broker.reactor)
         sockets[id] = s
         return s
     }
@@ -378,7 +437,7 @@ final class ChildSession {
     /// `source` is what the script gave `bind` ("" = the unspecified address, -1 =
     /// no bind): an IP literal of the destination's family and a port, bound just
     /// before the connect as nsock does (rpc.lua binds a reserved port as root).
-    private func connect(_ s: NetSocket, host: String, port: Int, proto: String, source: (String, Int),
+    private func connect(_ s: ScriptSocket, host: String, port: Int, proto: String, source: (String, Int),
                          reply: @escaping NetSocket.Reply) {
         guard proto == "tcp" || proto == "udp" || proto == "ssl" else {
             return reply([.bool(false), .string("unknown protocol '\(proto)'")])
@@ -492,6 +551,14 @@ final class ChildSession {
         sockets = [:]
         broker.registry.abandon(holder)
         broker.mutexes.abandon(session: holder)
+        if let replay, failure == nil {
+            let left = replay.leftovers
+            if !left.isEmpty {
+                let message = "replay: \(replay.name): the script ended without \(left.count) recorded operation\(left.count == 1 ? "" : "s") (the first: \(left[0]))"
+                broker.recording?.noteDeparture(message)
+                broker.onDenied(job.scriptName, message)
+            }
+        }
         broker.reap(pid) { [self] exit, usage in
             let result = outcome(exit: exit)
             var fields: [(String, AuditLog.Field)] = [("status", .string(result.status)), ("exit", .string(exit.description))]

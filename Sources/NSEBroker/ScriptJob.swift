@@ -33,8 +33,9 @@ public struct ScriptJob: Sendable {
         self.options = options; self.scope = scope; self.timeout = timeout; self.rights = rights
     }
 
-    /// The job as the child receives it in the `run` message.
-    var wireValue: Value {
+    /// The job as the child receives it in the `run` message, with the seed of the
+    /// instance's random stream.
+    func wireValue(randomSeed: [UInt8]) -> Value {
         var fields: [(String, Value)] = [
             ("mode", .string(mode.rawValue)),
             ("script_path", .string(scriptPath)),
@@ -48,6 +49,7 @@ public struct ScriptJob: Sendable {
         if let host { fields.append(("host", host)) }
         if let port { fields.append(("port", port)) }
         if let threads = rights.threads { fields.append(("thread_limit", .int(Int64(threads)))) }
+        fields.append(("random_seed", .bytes(randomSeed)))
         fields += options
         return .record(fields)
     }

@@ -4,6 +4,8 @@ let bootstrapRun = #"""
 local rt, OP, S = ...
 local job = S.job
 local nmap = S.nmap
+-- math.random from the instance's seeded stream too, so a replay repeats it.
+if job.random_seed then math.randomseed(string.unpack("<i8i8", rt.random_bytes(16))) end
 
 -- strict globals and the engine's own stdnse functions, as nmap sets them up.
 local stdnse = require "stdnse"

@@ -61,6 +61,8 @@ public enum ChildMain {
         lua_setfield(L, -2, "lpeg")
         nse_pop(L, 2)
         nse_register_preloads(L) // openssl, zlib, ... (CNSEModules)
+        // Every random byte of the instance comes from the broker's seed (replay).
+        if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
 
         // The arguments every bootstrap part receives: primitives, op numbers, shared state.
         Primitives.push(L)

@@ -1,4 +1,5 @@
 import CLua
+import CNSEModules
 import CSandboxSys
 import Glibc
 import NSEWire
@@ -103,11 +104,9 @@ enum Primitives {
         let n = Int(nse_tointegerx(L, 1, &isNum))
         guard isNum != 0, n >= 0, n <= 1 << 20 else { return raise(L, "random_bytes: bad count") }
         var buf = [UInt8](repeating: 0, count: n)
-        var got = 0
-        while got < n {
-            let r = buf.withUnsafeMutableBytes { nse_getrandom($0.baseAddress! + got, UInt(n - got)) }
-            if r < 0 { if errno == EINTR { continue }; return raise(L, "getrandom failed") }
-            got += r
+        // The instance's seeded stream (CNSEModules/random.c), as openssl.rand_bytes.
+        if n > 0, buf.withUnsafeMutableBytes({ nse_random_fill($0.baseAddress!, n) }) != 0 {
+            return raise(L, "random_bytes: no random bytes")
         }
         LuaValues.push(L, .bytes(buf))
         return 1

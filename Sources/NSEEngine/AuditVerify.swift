@@ -60,8 +60,18 @@ public enum AuditVerify {
 }
 
 /// One line of an audit log as field -> text (strings unescaped, numbers and
-/// booleans as written). Our records are flat objects; anything else is nil.
+/// booleans as written, arrays of strings joined). Our records are flat objects;
+/// anything else is nil.
 public enum AuditRecord {
+    /// Joins the items of an array field in `parse`'s result.
+    public static let listSeparator: Character = "\u{1F}"
+
+    /// The items of an array field.
+    public static func list(_ text: String?) -> [String] {
+        guard let text, !text.isEmpty else { return [] }
+        return text.split(separator: listSeparator, omittingEmptySubsequences: false).map(String.init)
+    }
+
     public static func parse(_ line: String) -> [String: String]? {
         var chars = Array(line.unicodeScalars)[...]
         func skipSpace() { while let c = chars.first, c == " " || c == "\t" || c == "\r" || c == "\n" { chars.removeFirst() } }
@@ -99,6 +109,19 @@ public enum AuditRecord {
             if chars.first == "\"" {
                 guard let value = string() else { return nil }
                 fields[key] = value
+            } else if chars.first == "[" {
+                // An array of strings: its items joined by `listSeparator`.
+                chars.removeFirst()
+                var items: [String] = []
+                skipSpace()
+                while chars.first != "]" {
+                    guard let item = string() else { return nil }
+                    items.append(item)
+                    skipSpace()
+                    if chars.first == "," { chars.removeFirst(); skipSpace() }
+                }
+                chars.removeFirst()
+                fields[key] = items.joined(separator: String(listSeparator))
             } else {
                 var raw = String.UnicodeScalarView()
                 while let c = chars.first, c != ",", c != "}" { raw.append(c); chars.removeFirst() }

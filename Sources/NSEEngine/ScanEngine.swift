@@ -72,6 +72,7 @@ public final class ScanEngine {
     public func run() throws -> ScanReport {
         let start = wallClock()
         var report = ScanReport(startTime: start, elapsed: 0)
+        broker.audit?.record("scan", instance: "", script: "", target: "", [("arguments", .list(options.commandLine))])
         let scripts = try describeAll()
         say("NSE: Loaded \(scripts.count) scripts for scanning.")
         widenScope(with: options.targets)
@@ -85,6 +86,7 @@ public final class ScanEngine {
             for h in imported {
                 hostIndex[h.target.address] = hosts.count
                 hosts.append(HostReport(target: h.target, latency: nil, ports: h.ports, startTime: now, hostFields: h.hostFields))
+                recordHost(hosts[hosts.count - 1], added: false)
             }
             scriptHosts(hosts.indices, scripts)
         } else {
@@ -187,25 +189,42 @@ public final class ScanEngine {
         }
         let hostsStart = wallClock()
         let probe = PortProbe(reactor: broker.reactor)
-        probe.scan(hosts: targets.map(\.address), ports: options.ports.tcp)
-        if !options.ports.udp.isEmpty {
-            probe.scanUDP(hosts: targets.map(\.address), ports: options.ports.udp, payloads: options.udpPayloads)
+        if options.replayHosts == nil {
+            probe.scan(hosts: targets.map(\.address), ports: options.ports.tcp)
+            if !options.ports.udp.isEmpty {
+                probe.scanUDP(hosts: targets.map(\.address), ports: options.ports.udp, payloads: options.udpPayloads)
+            }
         }
         for t in targets {
-            let ports = (probe.results[t.address] ?? []).sorted { ($0.proto, $0.port) < ($1.proto, $1.port) }.map {
+            var ports = (probe.results[t.address] ?? []).sorted { ($0.proto, $0.port) < ($1.proto, $1.port) }.map {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
             }
+            let rtts = (probe.rtts[t.address] ?? []).sorted()
+            var latency = rtts.isEmpty ? nil : rtts[rtts.count / 2]
+            if let replayHosts = options.replayHosts {
+                // A replay scans nothing: the ports are the recorded ones.
+                ports = replayHosts[t.address]?.ports ?? []
+                latency = replayHosts[t.address]?.latency
+            }
             if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
             hostIndex[t.address] = hosts.count
-            let rtts = (probe.rtts[t.address] ?? []).sorted()
-            hosts.append(HostReport(target: t, latency: rtts.isEmpty ? nil : rtts[rtts.count / 2], ports: ports,
-                                    startTime: hostsStart))
+            hosts.append(HostReport(target: t, latency: latency, ports: ports, startTime: hostsStart))
+            recordHost(hosts[hosts.count - 1], added: addedTargets > 0 && !options.targets.contains(t))
         }
         if verbose && !targets.isEmpty {
             let now = wallClock()
             onOutputLine("Completed Connect Scan at \(NormalReport.clock(now)), \(NormalReport.format2(now - probeStart))s elapsed (\(total) total ports)")
         }
+    }
+
+    /// The audit log's `host` record: the port scan's result, which a replay reuses.
+    private func recordHost(_ h: HostReport, added: Bool) {
+        broker.audit?.record("host", instance: "", script: "", target: h.target.address, [
+            ("address", .string(h.target.address)), ("targetname", .string(h.target.targetName ?? "")),
+            ("latency_us", .int(h.latency.map { Int64(($0 * 1e6).rounded()) } ?? -1)), ("added", .bool(added)),
+            ("ports", .list(h.ports.map { "\($0.port)/\($0.proto.rawValue) \($0.state) \($0.reason) \($0.service)" })),
+        ])
     }
 
     // MARK: scripts

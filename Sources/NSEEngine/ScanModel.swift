@@ -20,6 +20,10 @@ public struct ScanOptions: Sendable {
     public var udpPayloads = UDPPayloads()
     /// Hosts and ports from an earlier nmap scan (--nmap-xml): no port scan then.
     public var imported: [ImportedHost]?
+    /// The command line, for the audit log's `scan` record (what `nsebox replay` reruns).
+    public var commandLine: [String] = []
+    /// `nsebox replay`: the recorded port scan, used instead of probing.
+    public var replayHosts: [String: RecordedHost]?
 
     public init(targets: [ScanTarget], ports: PortSelection, scripts: [ScriptFile], scriptArgs: Value,
                 verbosity: Int, debugging: Int, services: ServiceTable, broker: BrokerConfig,

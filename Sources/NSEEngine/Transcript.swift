@@ -45,6 +45,15 @@ public final class Transcript {
         case "exit":
             return ["\(who) EXIT \(fields["status"] ?? "") (\(fields["exit"] ?? ""))"
                 + (fields["message"].map { ": " + ($0.split(separator: "\n").first.map(String.init) ?? "") } ?? "")]
+        case "resolve":
+            let addresses = fields["addresses"] ?? ""
+            return ["\(who) RESOLVE \(fields["name"] ?? "") -> \(addresses.isEmpty ? "no address" : addresses)"]
+        case "tls" where fields["result"].map { $0 != "ok" } ?? false:
+            return ["\(who) TLS \(fields["result"] ?? "")"]
+        case "tls":
+            return ["\(who) TLS \(fields["version"] ?? "") \(fields["cipher"] ?? "")"]
+        case "scan", "host":
+            return [] // the scan's own records: no script I/O
         case "end":
             return ["NSE: END"]
         default:

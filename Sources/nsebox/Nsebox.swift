@@ -15,7 +15,7 @@ struct Nsebox: ParsableCommand {
             Options follow nmap's: nsebox --script banner,http-title -p 80,8080 127.0.0.1
             Corpus report: nsebox compat [--all | SCRIPT...] [--markdown FILE] (see nsebox compat --help)
             Sandbox policies: nsebox policy check NAME|FILE
-            Audit logs: nsebox audit verify FILE
+            Audit logs: nsebox audit verify|show|pcap FILE; nsebox replay FILE
             """)
 
     /// `nsebox compat ...` runs the corpus report; anything else is a scan. The
@@ -30,6 +30,8 @@ struct Nsebox: ParsableCommand {
             PolicyCommand.main(Array(args.dropFirst()))
         } else if args.first == "audit" {
             AuditCommand.main(Array(args.dropFirst()))
+        } else if args.first == "replay" {
+            ReplayCommand.main(Array(args.dropFirst()))
         } else {
             Nsebox.main(args)
         }
@@ -61,6 +63,10 @@ struct Nsebox: ParsableCommand {
 
     @Option(name: .customLong("audit-log"), help: "Record every script's I/O here, one hash-chained JSON line per event (docs/audit.md).")
     var auditLog: String?
+
+    /// Set by `nsebox replay`: the log whose recording the broker answers from.
+    @Option(name: .customLong("replay-log"), help: .hidden)
+    var replayLog: String?
 
     @Flag(name: .customLong("script-trace"), help: "Print every script's connects, sends and receives (hex and text) as they happen.")
     var scriptTrace = false
@@ -135,7 +141,9 @@ struct Nsebox: ParsableCommand {
         let services = try ServiceTable.load(path: servicesPath)
         // With --nmap-xml the earlier scan names the hosts; targets given too narrow them.
         let imported = try nmapXML.map { try NmapXMLImport.load(path: $0) }
-        var parsedTargets = try TargetParser().parse(targets)
+        // A replay scans the recorded hosts (the command line's names are not looked up again).
+        let replay = try replayLog.map { try RecordedScan(records: AuditCommand.records($0)) }
+        var parsedTargets = try replay.map { $0.hosts.filter { !$0.added }.map(\.target) } ?? TargetParser().parse(targets)
         if let imported {
             let wanted = Set(parsedTargets.map(\.address))
             parsedTargets = imported.map(\.target).filter { wanted.isEmpty || wanted.contains($0.address) }
@@ -177,6 +185,7 @@ struct Nsebox: ParsableCommand {
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
         config.auditPath = auditLog
         config.scriptTrace = scriptTrace
+        config.recording = replay?.recording
         var options = ScanOptions(targets: parsedTargets, ports: selection, scripts: scripts, scriptArgs: args,
                                   verbosity: verbose, debugging: debug, services: services, broker: config,
                                   scriptTimeout: timeout)
@@ -194,6 +203,8 @@ struct Nsebox: ParsableCommand {
             options.udpPayloads = try UDPPayloads.load(path: payloadPath)
         }
         options.imported = imported?.filter { h in parsedTargets.contains { $0.address == h.target.address } }
+        options.commandLine = CommandLine.arguments
+        if let replay { options.replayHosts = Dictionary(replay.hosts.map { ($0.target.address, $0) }) { a, _ in a } }
         let engine = try ScanEngine(options: options)
         engine.onHostsDone = { screen(NormalReport.renderHosts($0)) }
         if machineOnStdout { engine.onOutputLine = { FileHandleOut.stderr($0 + "\n") } }
@@ -215,6 +226,7 @@ struct Nsebox: ParsableCommand {
             try writeFile(allOutput + ".xml", XMLReport.render(report, context: context))
             try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }
+        if let replay { ReplayCommand.finish(replay.recording) }
     }
 
     /// nmap's --script-help: the selected scripts' names, categories, NSEDoc

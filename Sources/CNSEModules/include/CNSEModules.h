@@ -3,8 +3,16 @@
  * raised with luaL_error in C, never through a Swift frame. */
 #ifndef NSEBOX_CNSEMODULES_H
 #define NSEBOX_CNSEMODULES_H
+#include <stddef.h>
 #include <lua5.4/lua.h>
 
 /** Sets package.preload[name] for every module in this target. */
 void nse_register_preloads(lua_State *L);
+
+/** Makes every later random byte of this process come from ChaCha20 keyed by
+ *  `seed` (32 bytes; random.c). Returns 0, or -1 on a bad seed. */
+int nse_random_seed(const unsigned char *seed, size_t len);
+/** Fills `out` from the seeded stream (OpenSSL's RAND_bytes before a seed).
+ *  Returns 0, or -1 on failure. */
+int nse_random_fill(unsigned char *out, size_t len);
 #endif
