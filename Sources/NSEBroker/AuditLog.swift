@@ -12,6 +12,8 @@ public final class AuditLog {
     public enum Field {
         case string(String)
         case int(Int64)
+        /// A number with a fraction, written so that it reads back exactly.
+        case double(Double)
         case bool(Bool)
         /// Bytes, as base64.
         case bytes(ArraySlice<UInt8>)
@@ -23,6 +25,7 @@ public final class AuditLog {
             switch self {
             case .string(let s): return s
             case .int(let i): return String(i)
+            case .double(let d): return d.isFinite ? String(d) : "null"
             case .bool(let b): return b ? "true" : "false"
             case .bytes(let b): return AuditLog.base64(b)
             case .list(let l): return l.joined(separator: " ")
@@ -48,34 +51,65 @@ public final class AuditLog {
     }
 
     /// Appends one record. The line reaches the kernel (one write) before this
-    /// returns, so a broker killed afterwards still leaves it in the file.
+    /// returns, so a broker killed afterwards still leaves it in the file. The
+    /// line is built as bytes: a record is made for every send and receive.
     public func record(_ event: String, instance: String, script: String, target: String, _ fields: [(String, Field)] = []) {
         tap?(event, instance, script, target, fields)
         guard path != nil else { return }
         seq += 1
-        var line = "{\"seq\":\(seq),\"ts\":\(Self.quote(Self.timestamp())),\"instance\":\(Self.quote(instance))"
-        line += ",\"script\":\(Self.quote(script)),\"target\":\(Self.quote(target)),\"event\":\(Self.quote(event))"
+        var line: [UInt8] = []
+        line.reserveCapacity(256 + fields.reduce(0) { n, f in if case .bytes(let b) = f.1 { return n + b.count * 4 / 3 + 4 }; return n })
+        line += Array("{\"seq\":\(seq),\"ts\":\"".utf8)
+        line += Self.timestamp().utf8
+        line += Array("\",\"instance\":".utf8)
+        Self.quote(instance, into: &line)
+        line += Array(",\"script\":".utf8)
+        Self.quote(script, into: &line)
+        line += Array(",\"target\":".utf8)
+        Self.quote(target, into: &line)
+        line += Array(",\"event\":".utf8)
+        Self.quote(event, into: &line)
         for (key, value) in fields {
-            line += ",\(Self.quote(key)):"
+            line.append(UInt8(ascii: ","))
+            Self.quote(key, into: &line)
+            line.append(UInt8(ascii: ":"))
             switch value {
-            case .string(let s): line += Self.quote(s)
-            case .int(let i): line += String(i)
-            case .bool(let b): line += b ? "true" : "false"
-            case .bytes(let b): line += Self.quote(Self.base64(b))
-            case .list(let l): line += "[" + l.map(Self.quote).joined(separator: ",") + "]"
+            case .string(let s): Self.quote(s, into: &line)
+            case .int(let i): line += String(i).utf8
+            case .double(let d): line += (d.isFinite ? String(d) : "null").utf8
+            case .bool(let b): line += (b ? "true" : "false").utf8
+            case .bytes(let b):
+                line.append(UInt8(ascii: "\""))
+                Self.base64(b, into: &line)
+                line.append(UInt8(ascii: "\""))
+            case .list(let l):
+                line.append(UInt8(ascii: "["))
+                for (i, item) in l.enumerated() {
+                    if i > 0 { line.append(UInt8(ascii: ",")) }
+                    Self.quote(item, into: &line)
+                }
+                line.append(UInt8(ascii: "]"))
             }
         }
-        line += ",\"prev\":\"\(prev)\"}\n"
-        let bytes = Array(line.utf8)
-        prev = Self.sha256Hex(bytes[...])
-        try? fd?.writeAll(bytes)
+        line += Array(",\"prev\":\"".utf8)
+        line += prev.utf8
+        line += Array("\"}\n".utf8)
+        prev = Self.sha256Hex(line[...])
+        try? fd?.writeAll(line)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// SHA-256 of `bytes`, lower-case hex.
     public static func sha256Hex(_ bytes: ArraySlice<UInt8>) -> String {
         var digest = [UInt8](repeating: 0, count: 32)
         bytes.withUnsafeBufferPointer { p in _ = SHA256(p.baseAddress, p.count, &digest) }
-        return digest.map { String(format: "%02x", $0) }.joined()
+        var hex = [UInt8](repeating: 0, count: 64)
+        for (i, b) in digest.enumerated() {
+            hex[2 * i] = hexDigits[Int(b >> 4)]
+            hex[2 * i + 1] = hexDigits[Int(b & 15)]
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// RFC 3339 UTC with microseconds: 2026-11-26T20:54:30.123456Z.
@@ -85,32 +119,59 @@ public final class AuditLog {
         var tm = Glibc.tm()
         var seconds = t.tv_sec
         gmtime_r(&seconds, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(t.tv_nsec / 1000))
+        var out = [UInt8]()
+        out.reserveCapacity(27)
+        func digits(_ v: Int, _ width: Int) {
+            var d = [UInt8](repeating: UInt8(ascii: "0"), count: width), v = v
+            for i in stride(from: width - 1, through: 0, by: -1) { d[i] = UInt8(48 + v % 10); v /= 10 }
+            out += d
+        }
+        digits(Int(tm.tm_year) + 1900, 4); out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(tm.tm_hour), 2); out.append(UInt8(ascii: ":")); digits(Int(tm.tm_min), 2)
+        out.append(UInt8(ascii: ":")); digits(Int(tm.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(Int(t.tv_nsec / 1000), 6); out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A JSON string literal; anything outside printable ASCII is escaped.
     static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case " "..."~": out.unicodeScalars.append(u)
-            default:
-                for unit in String(u).utf16 { out += String(format: "\\u%04x", unit) }
-            }
-        }
-        return out + "\""
+        var out: [UInt8] = []
+        quote(s, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
+    static func quote(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += Array("\\\"".utf8)
+            case "\\": out += Array("\\\\".utf8)
+            case "\n": out += Array("\\n".utf8)
+            case "\r": out += Array("\\r".utf8)
+            case "\t": out += Array("\\t".utf8)
+            case " "..."~": out.append(UInt8(u.value))
+            default:
+                for unit in String(u).utf16 {
+                    out += Array("\\u".utf8)
+                    for shift in [12, 8, 4, 0] { out.append(hexDigits[Int(unit >> UInt16(shift) & 15)]) }
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
     public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         var out = [UInt8]()
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        base64(bytes, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func base64(_ bytes: ArraySlice<UInt8>, into out: inout [UInt8]) {
+        let alphabet = base64Alphabet
+        out.reserveCapacity(out.count + (bytes.count + 2) / 3 * 4)
         var i = bytes.startIndex
         while i < bytes.endIndex {
             let n = min(3, bytes.endIndex - i)
@@ -122,6 +183,5 @@ public final class AuditLog {
             out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
             i += n
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

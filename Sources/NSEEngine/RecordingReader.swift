@@ -103,10 +103,10 @@ public struct RecordedScan {
                                     service: parts.count > 3 ? parts[3] : ""))
         }
         let name = r["targetname"] ?? ""
-        let micros = Int64(r["latency_us"] ?? "") ?? -1
+        let latency = Double(r["latency"] ?? "") ?? -1
         return RecordedHost(target: ScanTarget(address: address, family: address.contains(":") ? .ipv6 : .ipv4,
                                                targetName: name.isEmpty ? nil : name),
-                            latency: micros < 0 ? nil : Double(micros) / 1e6, ports: ports, added: r["added"] == "true")
+                            latency: latency < 0 ? nil : latency, ports: ports, added: r["added"] == "true")
     }
 
     static func unhex(_ s: String) -> [UInt8] {

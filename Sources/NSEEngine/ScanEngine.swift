@@ -222,7 +222,7 @@ public final class ScanEngine {
     private func recordHost(_ h: HostReport, added: Bool) {
         broker.audit?.record("host", instance: "", script: "", target: h.target.address, [
             ("address", .string(h.target.address)), ("targetname", .string(h.target.targetName ?? "")),
-            ("latency_us", .int(h.latency.map { Int64(($0 * 1e6).rounded()) } ?? -1)), ("added", .bool(added)),
+            ("latency", h.latency.map { .double($0) } ?? .int(-1)), ("added", .bool(added)),
             ("ports", .list(h.ports.map { "\($0.port)/\($0.proto.rawValue) \($0.state) \($0.reason) \($0.service)" })),
         ])
     }

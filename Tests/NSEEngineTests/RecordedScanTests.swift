@@ -10,7 +10,7 @@ import Testing
     }
     let records: [[String: String]] = [
         ["event": "scan", "arguments": ["nsebox", "--script", "x", "127.0.0.1"].joined(separator: "\u{1F}")],
-        ["event": "host", "address": "127.0.0.1", "targetname": "", "latency_us": "250", "added": "false",
+        ["event": "host", "address": "127.0.0.1", "targetname": "", "latency": "0.00025", "added": "false",
          "ports": "22/tcp open syn-ack ssh\u{1F}53/udp open|filtered no-response domain"],
         r("start", ["rule": "hostrule", "script_sha256": "ab", "random_seed": "00ff"]),
         r("connect", ["socket": "1", "protocol": "tcp", "destination": "127.0.0.1:22", "result": "ERROR"]),
