@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "NSESandbox", dependencies: ["NSEPolicy", "NSESystem", "CSeccomp"]),
         .target(name: "NSEChild", dependencies: ["NSEWire", "NSESystem", "NSESandbox", "CSandboxSys", "CLua", "CLPeg", "CNSEModules"]),
         .target(name: "NSEBroker", dependencies: [
-            "NSEWire", "NSESystem", "NSEPolicy", "COpenSSL",
+            "NSEWire", "NSESystem", "NSEPolicy", "COpenSSL", "CPcap",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NSEScan"),

@@ -56,6 +56,10 @@ public final class Broker {
     /// accepted, or an error. nmap.new_targets_num: how many were added so far.
     public var addTargets: ([String]) -> (Int, String?) = { _ in (0, "adding targets is not enabled") }
     public var newTargetsCount: () -> Int = { 0 }
+    /// Raw IP and Ethernet sending, for every child (only the broker holds raw sockets).
+    let raw = RawSender()
+    /// Open libpcap handles by device, snapshot length, promiscuity and filter.
+    private var captures: [String: PcapHandle] = [:]
     /// Blocking work (name resolution) runs here, off the loop.
     lazy var background = BackgroundWork(reactor: reactor)
     /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
@@ -136,6 +140,20 @@ public final class Broker {
         pendingCount -= 1
         completion(outcome)
         startQueued()
+    }
+
+    /// A capture handle for these parameters: a shared one if open, else a new one.
+    func openCapture(device: String, snaplen: Int, promisc: Bool, filter: String) -> Result<PcapHandle, CaptureError> {
+        let key = "\(device)|\(snaplen)|\(promisc)|\(filter)"
+        if let h = captures[key] { return .success(h) }
+        let opened = PcapHandle.open(device: device, snaplen: snaplen, promisc: promisc, filter: filter, reactor: reactor)
+        if case .success(let h) = opened { captures[key] = h }
+        return opened
+    }
+
+    /// Closes a handle nobody reads any more.
+    func releaseCapture(_ h: PcapHandle) {
+        if h.readers.isEmpty { captures[h.key] = nil }
     }
 
     /// Waits for `pid` to end without blocking the loop, then reports how it ended.

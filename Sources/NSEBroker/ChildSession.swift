@@ -20,7 +20,8 @@ final class ChildSession {
                        .registryAcquire, .registryRelease, .mutexLock, .mutexTryLock, .mutexUnlock,
                        .loadModule, .readDataFile, .fileInfo,
                        .resolve, .dnsServers, .interfaces, .addTargets, .newTargetsNum,
-                       .getPortState, .setPortState, .setPortVersion, .getPorts, .log] {
+                       .getPortState, .setPortState, .setPortVersion, .getPorts, .log,
+                       .pcapOpen, .pcapReceive, .rawSend] {
             t[op] = [.running]
         }
         return t
@@ -41,6 +42,8 @@ final class ChildSession {
     private var decoder = FrameDecoder()
     private var outbox: [UInt8] = []
     private var sockets: [Int64: ScriptSocket] = [:]
+    /// Sockets that are packet captures (pcap_open).
+    private var captures: [Int64: CaptureSocket] = [:]
     private var result: Value?
     private var failure: (status: String, message: String)?
     private var closed = false
@@ -256,11 +259,18 @@ final class ChildSession {
                 }
                 answer(values)
             }
+        case .close where captures[v[0].int ?? -1] != nil:
+            let c = captures.removeValue(forKey: v[0].int ?? -1)!
+            audit("close", [("socket", .int(c.id))])
+            c.close()
+            broker.releaseCapture(c.handle)
+            answer([.bool(true)])
         case .close:
             guard let s = socket(v[0]) else { return }
             if s.isOpen { audit("close", [("socket", .int(v[0].int ?? -1))]) }
             s.close(reply: answer)
         case .setTimeout:
+            if let c = captures[v[0].int ?? -1] { c.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000)); return }
             guard let s = socket(v[0]) else { return }
             s.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000))
         case .reconnectSSL:
@@ -349,6 +359,15 @@ final class ChildSession {
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
         case .setPortVersion:
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
+        case .pcapOpen:
+            answer(openCapture(v[0].int ?? -1, device: v[1].text ?? "", snaplen: Int(clamping: v[2].int ?? 0),
+                               promisc: v[3].int == 1, bpf: v[4].text ?? ""))
+        case .pcapReceive:
+            guard let c = captures[v[0].int ?? -1] else { return answer([.none, .string("not a pcap socket")]) }
+            c.receive(reply: answer)
+        case .rawSend:
+            guard case .bytes(let data) = v[2] else { return }
+            answer(rawSend(kind: v[0].text ?? "", device: v[1].text ?? "", data, destination: v[3].text ?? ""))
         case .log:
             // A child picks one of its own channels; it cannot speak as nsebox.
             let channel = ["stdout", "stderr"].contains(v[0].text ?? "") ? v[0].text! : "print"
@@ -367,6 +386,77 @@ final class ChildSession {
         case .hello, .run:
             break // refused above: only the broker sends these
         }
+    }
+
+    // MARK: raw packets
+
+    /// pcap_open: only with the policy's `raw yes`; the script's filter is narrowed
+    /// to the hosts under scan unless the policy lets it reach broadcast.
+    private func openCapture(_ id: Int64, device: String, snaplen: Int, promisc: Bool, bpf: String) -> [Value] {
+        guard job.rights.raw else {
+            deny("pcap_open refused: the policy allows this script no raw packets")
+            return [.none, .string("nsebox policy: no raw packets for this script")]
+        }
+        guard captures[id] == nil, sockets[id]?.isOpen != true else { return [.none, .string("socket is already open")] }
+        var filter = bpf
+        if !job.rights.network.contains(.broadcast) {
+            let hosts = job.scope.addresses.sorted()
+            guard !hosts.isEmpty else {
+                deny("pcap_open refused: no host under scan to capture from")
+                return [.none, .string("nsebox policy: no host under scan to capture from")]
+            }
+            let scope = "(" + hosts.map { "host " + $0 }.joined(separator: " or ") + ")"
+            filter = bpf.allSatisfy { $0 == " " } ? scope : scope + " and (" + bpf + ")"
+        }
+        switch broker.openCapture(device: device, snaplen: snaplen, promisc: promisc, filter: filter) {
+        case .failure(let e):
+            return [.none, .string("can't open pcap reader on \(device): \(e)")]
+        case .success(let handle):
+            let c = CaptureSocket(id: id, handle: handle, reactor: broker.reactor)
+            captures[id] = c
+            audit("pcap_open", [("socket", .int(id)), ("device", .string(device)), ("snaplen", .int(Int64(snaplen))),
+                                ("promisc", .bool(promisc)), ("bpf", .string(bpf)), ("filter", .string(filter))])
+            if broker.audit != nil {
+                c.onDeliver = { [weak self] p in
+                    self?.audit("packet", [("socket", .int(id)), ("length", .int(Int64(p.length))),
+                                           ("bytes", .int(Int64(p.layer2.count + p.layer3.count))),
+                                           ("link_header", .int(Int64(p.layer2.count))),
+                                           ("data", .bytes((p.layer2 + p.layer3)[...])), ("time", .double(p.time))])
+                }
+            }
+            return [.bool(true)]
+        }
+    }
+
+    /// ip_send and ethernet_send: only with `raw yes`, and only to a host under
+    /// scan (or a broadcast address when the policy allows; any frame then).
+    private func rawSend(kind: String, device: String, _ data: [UInt8], destination given: String) -> [Value] {
+        guard job.rights.raw else {
+            deny("\(kind)_send refused: the policy allows this script no raw packets")
+            return [.none, .string("nsebox policy: no raw packets for this script")]
+        }
+        let isIP = kind == "ip"
+        let target = isIP ? (given.isEmpty ? RawSender.destination(ofPacket: data[...]) : given) : RawSender.destination(ofFrame: data)
+        guard let target else {
+            guard !isIP, job.rights.network.contains(.broadcast) else {
+                deny("\(kind)_send refused: the packet's destination cannot be read")
+                return [.none, .string(isIP ? "can't parse ip packet" : "nsebox policy: a frame to no host under scan")]
+            }
+            return sendRaw(kind, device, data, "", isIP)
+        }
+        guard let address = destination(target, port: 0) ?? (job.scope.address(for: target) == nil ? nil : target) else {
+            deny("\(kind)_send to \(target) refused: not a host under scan")
+            return [.none, .string("nsebox: \(target) is not a host under scan")]
+        }
+        return sendRaw(kind, device, data, address, isIP)
+    }
+
+    private func sendRaw(_ kind: String, _ device: String, _ data: [UInt8], _ address: String, _ isIP: Bool) -> [Value] {
+        guard mayRelease(data.count) else { return sendQuotaReply }
+        audit("raw_send", [("kind", .string(kind)), ("device", .string(device)), ("destination", .string(address)),
+                           ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
+        let error = isIP ? broker.raw.sendIP(data, to: address) : broker.raw.sendFrame(data, device: device)
+        return error.map { [.none, .string($0)] } ?? [.bool(true)]
     }
 
     private var openSockets: Int { sockets.values.lazy.filter(\.isOpen).count }
@@ -549,6 +639,8 @@ final class ChildSession {
         broker.reactor.unwatch(rpc.raw)
         for s in sockets.values { s.closeNow() }
         sockets = [:]
+        for c in captures.values { c.close(); broker.releaseCapture(c.handle) }
+        captures = [:]
         broker.registry.abandon(holder)
         broker.mutexes.abandon(session: holder)
         if let replay, failure == nil {

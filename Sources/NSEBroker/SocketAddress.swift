@@ -54,6 +54,14 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The address's bytes in network order (4 or 16).
+    public var addressBytes: [UInt8] {
+        var st = storage
+        return withUnsafeBytes(of: &st) { raw in
+            family == AF_INET6 ? Array(raw[8..<24]) : Array(raw[4..<8])
+        }
+    }
+
     public var description: String {
         let (h, p) = hostAndPort
         return family == AF_INET6 ? "[\(h)]:\(p)" : "\(h):\(p)"

@@ -320,6 +320,93 @@ function Socket:get_ssl_certificate()
   return require("nsebox_cert").parse(der)
 end
 
+-- Packet capture. The broker opens libpcap (narrowing the filter to the hosts under
+-- scan) and queues what it catches for this socket. Both forms: nmap 7.93's
+-- pcap_open(device, snaplen, promisc, bpf), and the NSE book's
+-- pcap_open(device, snaplen, promisc, hash_fn, bpf) with pcap_register(hash):
+-- the hash function (Lua) runs here, on each packet the broker delivers.
+function Socket:pcap_open(device, snaplen, promisc, a4, a5)
+  local hash_fn, bpf = nil, a4
+  if type(a4) == "function" then hash_fn, bpf = a4, a5 end
+  if type(device) ~= "string" then error("bad argument #1 to 'pcap_open' (string expected)", 2) end
+  snaplen = math.tointeger(tonumber(snaplen))
+  if not snaplen then error("bad argument #2 to 'pcap_open' (number expected)", 2) end
+  if type(promisc) ~= "boolean" then error("bad argument #3 to 'pcap_open' (boolean expected)", 2) end
+  if type(bpf) ~= "string" then error("bad argument #" .. (hash_fn and 5 or 4) .. " to 'pcap_open' (string expected)", 2) end
+  if self.connected or self.pcap then error("bad argument #1 to 'pcap_open' (socket is already open)", 2) end
+  if device == "" then error("bad argument #1 to 'pcap_open' (bad device name)", 2) end
+  local ok, err = rpc("pcapOpen", self.id, device, snaplen, promisc and 1 or 0, bpf)
+  if not ok then error(err or ("can't open pcap reader on " .. device), 2) end
+  self.pcap = true
+  self.hash_fn = hash_fn
+  self.wanted = nil
+end
+
+function Socket:pcap_register(hash)
+  if not self.pcap then error("not a pcap socket", 2) end
+  self.wanted = self.wanted or {}
+  self.wanted[tostring(hash)] = true
+end
+
+function Socket:pcap_receive()
+  if not self.pcap then error("not a pcap socket", 2) end
+  while true do
+    local ok, len, l2, l3, t = rpc("pcapReceive", self.id)
+    if not ok then return ok, len end
+    local wanted = self.wanted
+    if not self.hash_fn or wanted == nil or wanted[""] or wanted[self.hash_fn(len, l2, l3)] then
+      return ok, len, l2, l3, t
+    end
+  end
+end
+
+local socket_close = Socket.close
+function Socket:pcap_close()
+  return socket_close(self)
+end
+function Socket:close()
+  if self.pcap then
+    self.pcap, self.hash_fn, self.wanted = nil, nil, nil
+    return rpc("close", self.id)
+  end
+  return socket_close(self)
+end
+
+-- Raw sending: the broker holds the raw and packet sockets; ip_send and
+-- ethernet_send are requests it checks (policy, destination) before sending.
+local Dnet = {}
+Dnet.__index = Dnet
+Dnet.__name = "dnet"
+function nmap.new_dnet() return setmetatable({}, Dnet) end
+local function need_root(what)
+  if not nmap.is_privileged() then error(what, 3) end
+end
+function Dnet:ip_open()
+  need_root("Unable to open raw IP socket.")
+  self.ip = true
+  return true
+end
+function Dnet:ip_close() self.ip = nil; self.device = nil; return true end
+function Dnet:ip_send(packet, dst)
+  if not self.ip then error("raw socket not open to send", 2) end
+  if type(packet) ~= "string" then error("bad argument #1 to 'ip_send' (string expected)", 2) end
+  local address = ""
+  if dst ~= nil then address = host_of(dst) or "" end
+  return rpc("rawSend", "ip", "", packet, tostring(address))
+end
+function Dnet:ethernet_open(device)
+  if type(device) ~= "string" then error("bad argument #1 to 'ethernet_open' (string expected)", 2) end
+  need_root("unable to open dnet on ethernet interface " .. device)
+  self.device = device
+  return true
+end
+function Dnet:ethernet_close() self.device = nil; return true end
+function Dnet:ethernet_send(frame)
+  if not self.device then error("dnet ethernet interface is not open", 2) end
+  if type(frame) ~= "string" then error("bad argument #1 to 'ethernet_send' (string expected)", 2) end
+  return rpc("rawSend", "ethernet", self.device, frame, "")
+end
+
 nmap.socket = {
   sleep = function(seconds)
     local secs = tonumber(seconds)

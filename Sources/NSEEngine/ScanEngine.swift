@@ -20,6 +20,8 @@ public final class ScanEngine {
     public var onOutputLine: (String) -> Void = { FileHandleStderr.put(1, $0 + "\n") }
 
     private var hosts: [HostReport] = []
+    /// How each host is reached, learnt once (after its port scan filled the neighbour table).
+    private var routes: [String: HostRoute] = [:]
     private var hostIndex: [String: Int] = [:]
 
     public init(options: ScanOptions) throws {
@@ -419,7 +421,19 @@ public final class ScanEngine {
             ("times", .record(["srtt": .double(0.001), "rttvar": .double(0.001), "timeout": .double(1.0)])),
         ]
         if let name = t.targetName { fields.append(("targetname", .string(name))) }
-        if isLoopback(t.address) { fields.append(("interface", .string("lo"))) }
+        // The raw-packet facts (ipidseq, qscan, ...): how this machine reaches the host.
+        if let route = routes[t.address] ?? HostRoute.to(t.address) {
+            routes[t.address] = route
+            fields[fields.firstIndex { $0.0 == "directly_connected" }!].1 = .bool(route.directlyConnected)
+            fields.append(("interface", .string(route.interface)))
+            fields.append(("interface_mtu", .int(Int64(route.mtu))))
+            fields.append(("bin_ip_src", .bytes(binaryAddress(route.source))))
+            if let mac = route.sourceMAC { fields.append(("mac_addr_src", .bytes(mac))) }
+            if let mac = route.targetMAC { fields.append(("mac_addr", .bytes(mac))) }
+            if let mac = route.nextHopMAC { fields.append(("mac_addr_next_hop", .bytes(mac))) }
+        } else if isLoopback(t.address) {
+            fields.append(("interface", .string("lo")))
+        }
         for (k, v) in extra {
             if let i = fields.firstIndex(where: { $0.0 == k }) { fields[i].1 = v } else { fields.append((k, v)) }
         }

@@ -45,6 +45,11 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case addTargets = 47
     case newTargetsNum = 48
 
+    // Raw packets: the broker holds every pcap handle and raw socket.
+    case pcapOpen = 60          // a capture on a socket
+    case pcapReceive = 61       // the next captured packet
+    case rawSend = 62           // an IP packet or an Ethernet frame
+
     // Output.
     case log = 50               // one-way
     case result = 51            // one-way; the last message of a child
@@ -98,6 +103,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .getPortState: return [.int, .string]                            // port, protocol
         case .setPortState: return [.int, .string, .string]                   // port, protocol, "open"/"closed"
         case .setPortVersion: return [.int, .string, .table, .string]         // port, protocol, version, probe state
+        case .pcapOpen: return [.int, .string, .int, .int, .string]          // sock, device, snaplen, promisc (0/1), BPF filter
+        case .pcapReceive: return [.int]                                      // sock
+        case .rawSend: return [.string, .string, .string, .string]            // "ip"|"ethernet", device, packet or frame, destination ("" = the packet's)
         case .log: return [.string, .string]                                  // channel, text
         case .result: return [.table]                                         // status, output, structured
         }
