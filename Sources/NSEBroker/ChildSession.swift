@@ -359,6 +359,10 @@ final class ChildSession {
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
         case .setPortVersion:
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
+        case .pcapOpen, .rawSend where replay != nil:
+            // A replay stays off the network; raw packets are not answered from a recording.
+            replay?.depart(op == .pcapOpen ? "opens a packet capture: raw packets are not replayed"
+                                           : "sends a raw packet: raw packets are not replayed")
         case .pcapOpen:
             answer(openCapture(v[0].int ?? -1, device: v[1].text ?? "", snaplen: Int(clamping: v[2].int ?? 0),
                                promisc: v[3].int == 1, bpf: v[4].text ?? ""))
@@ -444,7 +448,7 @@ final class ChildSession {
             }
             return sendRaw(kind, device, data, "", isIP)
         }
-        guard let address = destination(target, port: 0) ?? (job.scope.address(for: target) == nil ? nil : target) else {
+        guard let address = destination(target, port: 0) else {
             deny("\(kind)_send to \(target) refused: not a host under scan")
             return [.none, .string("nsebox: \(target) is not a host under scan")]
         }

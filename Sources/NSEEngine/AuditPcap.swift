@@ -19,7 +19,7 @@ public enum AuditPcap {
 
     /// Builds the file from the log's records (parsed with `AuditRecord`).
     public static func pcapng(_ records: [[String: String]]) -> [UInt8] {
-        var out = sectionHeader() + interfaceDescription()
+        var out = sectionHeader() + interfaceDescription(linkType: 101) + interfaceDescription(linkType: 1)
         var flows: [String: Flow] = [:]
         var isn: UInt32 = 0x1000_0000
         for r in records {
@@ -69,6 +69,20 @@ public enum AuditPcap {
                                               port: 40000),
                              server: server, udp: true, clientSeq: 0, serverSeq: 0, comment: comment)
                 out += packet(&f, fromClient: true, flags: 0, payload: Transcript.decodeBase64(r["data"] ?? "")[...], time: time, advance: 0)
+            case "raw_send":
+                // Raw frames as the script made them: IP packets on interface 0, Ethernet frames on 1.
+                let data = Transcript.decodeBase64(r["data"] ?? "")
+                out += enhancedPacket(data, time: time, comment: comment + " raw send", interface: r["kind"] == "ethernet" ? 1 : 0)
+            case "packet":
+                // A captured packet handed to the script, with its link header when it had one.
+                let data = Transcript.decodeBase64(r["data"] ?? "")
+                let header = Int(r["link_header"] ?? "") ?? 0
+                if header == 14 {
+                    out += enhancedPacket(data, time: time, comment: comment + " captured", interface: 1)
+                } else {
+                    out += enhancedPacket(Array(data.dropFirst(min(header, data.count))), time: time,
+                                          comment: comment + " captured", interface: 0)
+                }
             default:
                 continue
             }
@@ -146,12 +160,14 @@ public enum AuditPcap {
         block(0x0A0D_0D0A, le32(0x1A2B_3C4D) + le16(1) + le16(0) + [UInt8](repeating: 0xff, count: 8))
     }
 
-    static func interfaceDescription() -> [UInt8] {
-        block(1, le16(101) + le16(0) + le32(262_144))  // LINKTYPE_RAW; microsecond timestamps
+    /// Interface 0 is LINKTYPE_RAW (101: IP packets), 1 is LINKTYPE_ETHERNET (1);
+    /// microsecond timestamps.
+    static func interfaceDescription(linkType: UInt16) -> [UInt8] {
+        block(1, le16(linkType) + le16(0) + le32(262_144))
     }
 
-    static func enhancedPacket(_ data: [UInt8], time: UInt64, comment: String) -> [UInt8] {
-        var body = le32(0) + le32(UInt32(time >> 32)) + le32(UInt32(time & 0xffff_ffff))
+    static func enhancedPacket(_ data: [UInt8], time: UInt64, comment: String, interface: UInt32 = 0) -> [UInt8] {
+        var body = le32(interface) + le32(UInt32(time >> 32)) + le32(UInt32(time & 0xffff_ffff))
             + le32(UInt32(data.count)) + le32(UInt32(data.count)) + padded(data)
         let text = Array(comment.utf8)
         body += le16(1) + le16(UInt16(text.count)) + padded(text) + le16(0) + le16(0)  // opt_comment, opt_endofopt

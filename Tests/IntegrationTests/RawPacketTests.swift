@@ -1,0 +1,139 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A test host in a network namespace of its own, reached over a veth pair:
+/// 198.18.N.1/24 here, 198.18.N.2/24 there (RFC 2544's benchmarking range, never
+/// another address), with a TCP listener on port 8080 there. Removed on deinit.
+final class NamespaceHost {
+    let namespace: String
+    let hostSide: String
+    let address: String
+    let localAddress: String
+    private var listener: ChildProcess?
+    private let scratch: URL
+
+    init() throws {
+        let tag = Int(getpid()) % 10_000 * 10 + Int.random(in: 0..<10)
+        namespace = "nsebox-raw-\(tag)"
+        hostSide = "nbx\(tag)a"
+        let nsSide = "nbx\(tag)b"
+        let net = tag % 250 + 1
+        localAddress = "198.18.\(net).1"
+        address = "198.18.\(net).2"
+        scratch = try scratchDirectory("netns")
+        try Self.ip(["netns", "add", namespace])
+        do {
+            try Self.ip(["link", "add", hostSide, "type", "veth", "peer", "name", nsSide])
+            try Self.ip(["link", "set", nsSide, "netns", namespace])
+            try Self.ip(["addr", "add", localAddress + "/24", "dev", hostSide])
+            try Self.ip(["link", "set", hostSide, "up"])
+            try Self.ip(["-n", namespace, "addr", "add", address + "/24", "dev", nsSide])
+            try Self.ip(["-n", namespace, "link", "set", nsSide, "up"])
+            try Self.ip(["-n", namespace, "link", "set", "lo", "up"])
+            let out = scratch.appendingPathComponent("listener.log").path
+            listener = try ChildProcess(executable: "/usr/sbin/ip", arguments: [
+                "netns", "exec", namespace, "python3", "-c",
+                "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                    + "s.bind(('\(address)',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
+            ], stdoutPath: out, stderrPath: out)
+            for _ in 0..<100 where !Self.accepts(address, 8080) { usleep(50_000) }
+        } catch {
+            cleanUp()
+            throw error
+        }
+    }
+
+    /// The MAC address of the namespace's end, as its kernel reports it.
+    func remoteMAC() throws -> String {
+        let r = try runProcess("/usr/sbin/ip", ["-n", namespace, "-o", "link", "show", hostSide.dropLast() + "b"])
+        let words = r.stdout.split(separator: " ")
+        guard let i = words.firstIndex(of: "link/ether"), i + 1 < words.count else { throw RunError.cannotRun(command: ["ip"], reason: r.stdout) }
+        return words[i + 1].uppercased()
+    }
+
+    deinit { cleanUp() }
+
+    private func cleanUp() {
+        listener?.terminate(grace: 1)
+        listener = nil
+        _ = try? runProcess("/usr/sbin/ip", ["link", "del", hostSide])
+        _ = try? runProcess("/usr/sbin/ip", ["netns", "del", namespace])
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    static func ip(_ args: [String]) throws {
+        let r = try runProcess("/usr/sbin/ip", args)
+        guard r.exitCode == 0 else { throw RunError.cannotRun(command: ["ip"] + args, reason: r.stderr) }
+    }
+
+    static func accepts(_ address: String, _ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, address, &a.sin_addr)
+        return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+}
+
+/// Raw packets through the broker, against a test host in a network namespace,
+/// with nmap run live on the same host (root only: raw sockets and namespaces).
+@Suite("Raw packets", .serialized, .enabled(if: geteuid() == 0, "needs root for raw sockets and network namespaces"))
+struct RawPacketTests {
+    /// The lines of one script's block in a report.
+    static func block(_ id: String, _ report: String) -> [String] {
+        var out: [String] = []
+        for line in report.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("| \(id):") || line.hasPrefix("|_\(id):") { out = [line]; if line.hasPrefix("|_") { break }; continue }
+            if !out.isEmpty { out.append(line); if line.hasPrefix("|_") { break } }
+        }
+        return out
+    }
+
+    @Test func ipidseqAndAnEthernetArpProbeMatchNmap() throws {
+        let host = try NamespaceHost()
+        let script = testScripts("raw") + "arp-probe.nse"
+        let args = ["-Pn", "-p", "8080,8081", "--script", "ipidseq," + script]
+        let nmap = try runNmap(args + [host.address])
+        let ours = try runNsebox(args + [host.address])
+        #expect(ours.exitCode == 0, "\(ours)")
+        let mac = try host.remoteMAC().lowercased().replacingOccurrences(of: ":", with: "")
+        for id in ["ipidseq", "arp-probe"] {
+            let theirs = Self.block(id, nmap.stdout)
+            #expect(!theirs.isEmpty, "nmap printed no \(id):\n\(nmap.stdout)\n\(nmap.stderr)")
+            #expect(Self.block(id, ours.stdout) == theirs, "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
+        }
+        #expect(ours.stdout.contains("ARP reply from \(host.address): \(mac)"), "\(ours.stdout)")
+
+        // The NSE book's form: a hash function and pcap_register; nmap 7.93 lacks it.
+        let register = try runNsebox(["-Pn", "-p", "8080", "--script", script, "--script-args", "arp-probe.form=register",
+                                      host.address])
+        #expect(register.stdout.contains("|_arp-probe: ARP reply from \(host.address): \(mac)"), "\(register)")
+    }
+
+    @Test func rawPacketsAreRecordedAndGoOnlyToHostsUnderScan() throws {
+        let host = try NamespaceHost()
+        let dir = try scratchDirectory("raw-audit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let ours = try runNsebox(["-Pn", "-p", "8080", "--script", "ipidseq", "--audit-log", log, host.address])
+        #expect(ours.stdout.contains("ipidseq:"), "\(ours)")
+        let records = try auditLines(log).map(auditRecord)
+        let open = try #require(records.first { $0["event"] as? String == "pcap_open" }, "no pcap_open record")
+        #expect((open["filter"] as? String)?.hasPrefix("(host \(host.address)) and (") == true, "\(open)")
+        #expect(records.contains { $0["event"] as? String == "raw_send" && $0["destination"] as? String == host.address })
+        #expect(records.contains { $0["event"] as? String == "packet" && ($0["bytes"] as? Int ?? 0) > 20 })
+        let pcap = dir.appendingPathComponent("raw.pcapng").path
+        #expect(try runNsebox(["audit", "pcap", log, "-o", pcap]).exitCode == 0)
+        let read = try runProcess("/usr/bin/tshark", ["-r", pcap, "-Y", "tcp.flags.syn == 1 && ip.dst == \(host.address)"])
+        #expect(read.stdout.contains(host.address), "\(read)")
+
+        // A raw packet to an address not under scan is refused by the broker.
+        let stray = try runNsebox(["-Pn", "-p", "8080", "--script", testScripts("raw") + "stray-send.nse", host.address])
+        #expect(stray.stdout.contains("|_stray-send: refused: nsebox: \(host.localAddress.dropLast()) is not a host under scan")
+                || stray.stdout.contains("refused: nsebox:"), "\(stray)")
+        #expect(stray.stderr.contains("ip_send to"), "\(stray.stderr)")
+    }
+}
