@@ -5,11 +5,12 @@ extension Compat {
     static let knownDifferences = """
         ## What still differs from nmap, and why
 
-        - **Raw packets.** `pcap_open`, `pcap_receive` and `nmap.new_dnet` are not there yet: \
-        they come with the raw-packet broker (issue 7). Scripts that capture or send raw \
-        packets (snmp-brute reads its answers with pcap; ipidseq, qscan, firewalk, the \
-        broadcast-* listeners) load and evaluate their rules, but fail when they run. The \
-        live conformance suite leaves snmp-brute out for this reason.
+        - **Raw packets** go through the broker (docs/raw.md): `pcap_open`, `pcap_receive` \
+        and `nmap.new_dnet` work as root, and ipidseq and an ARP probe of ours give nmap's \
+        output on a test host in a network namespace (RawPacketTests). Not yet compared \
+        with nmap: qscan, firewalk, the broadcast-* listeners. The host table's `reason` is \
+        still `user-set` (nsebox does no ping scan). snmp-brute, which reads its answers \
+        with pcap, is still left out of the live conformance suite.
         - **mysql-variables** misparses MariaDB 10.11's result rows, at boundaries that move \
         with the byte length of random server values, so its output (and whether it fails) \
         changes from run to run under nmap too; the conformance suite leaves it out. \
