@@ -359,7 +359,7 @@ final class ChildSession {
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
         case .setPortVersion:
             broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
-        case .pcapOpen, .rawSend where replay != nil:
+        case .pcapOpen where replay != nil, .rawSend where replay != nil:
             // A replay stays off the network; raw packets are not answered from a recording.
             replay?.depart(op == .pcapOpen ? "opens a packet capture: raw packets are not replayed"
                                            : "sends a raw packet: raw packets are not replayed")

@@ -142,7 +142,7 @@ struct Nsebox: ParsableCommand {
         // With --nmap-xml the earlier scan names the hosts; targets given too narrow them.
         let imported = try nmapXML.map { try NmapXMLImport.load(path: $0) }
         // A replay scans the recorded hosts (the command line's names are not looked up again).
-        let replay = try replayLog.map { try RecordedScan(records: AuditCommand.records($0)) }
+        let replay = try replayLog.map { try ReplayCommand.loaded ?? RecordedScan(records: AuditCommand.records($0)) }
         var parsedTargets = try replay.map { $0.hosts.filter { !$0.added }.map(\.target) } ?? TargetParser().parse(targets)
         if let imported {
             let wanted = Set(parsedTargets.map(\.address))

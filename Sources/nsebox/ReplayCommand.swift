@@ -11,6 +11,9 @@ enum ReplayCommand {
     /// overwrite or read (each takes a value).
     static let dropped: Set<String> = ["-oN", "-oX", "-oJ", "-oA", "--audit-log", "--nmap-xml"]
 
+    /// The log `main` read, for the scan it starts (so the file is read once).
+    nonisolated(unsafe) static var loaded: RecordedScan?
+
     static func main(_ args: [String]) {
         guard let file = args.first, !file.hasPrefix("-") else {
             FileHandleOut.stderr("usage: nsebox replay FILE [OPTIONS]\n"
@@ -30,6 +33,7 @@ enum ReplayCommand {
         } catch { exit(1) }
         let scan: RecordedScan
         do { scan = try RecordedScan(records: records) } catch { fail("\(file): \(error)") }
+        loaded = scan
         Nsebox.main(rerun(scan.arguments) + args.dropFirst() + ["--replay-log", file])
     }
 

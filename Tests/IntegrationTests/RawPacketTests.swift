@@ -125,6 +125,10 @@ struct RawPacketTests {
         #expect((open["filter"] as? String)?.hasPrefix("(host \(host.address)) and (") == true, "\(open)")
         #expect(records.contains { $0["event"] as? String == "raw_send" && $0["destination"] as? String == host.address })
         #expect(records.contains { $0["event"] as? String == "packet" && ($0["bytes"] as? Int ?? 0) > 20 })
+        // A replay stays off the network: the capture is a departure, named.
+        let replay = try runNsebox(["replay", log])
+        #expect(replay.exitCode == 1 && replay.stderr.contains("opens a packet capture: raw packets are not replayed"),
+                "\(replay)")
         let pcap = dir.appendingPathComponent("raw.pcapng").path
         #expect(try runNsebox(["audit", "pcap", log, "-o", pcap]).exitCode == 0)
         let read = try runProcess("/usr/bin/tshark", ["-r", pcap, "-Y", "tcp.flags.syn == 1 && ip.dst == \(host.address)"])
