@@ -113,6 +113,27 @@ struct RawPacketTests {
         #expect(register.stdout.contains("|_arp-probe: ARP reply from \(host.address): \(mac)"), "\(register)")
     }
 
+    /// qscan times probes to an open and a closed port (pcap receive times against
+    /// send times): the numbers are measurements, so the table's shape is compared.
+    @Test func qscanMeasuresTheSamePortsAsNmap() throws {
+        let host = try NamespaceHost()
+        let args = ["-Pn", "-p", "8080,8081", "--script", "qscan", "--script-args", "qscan.numtrips=4,qscan.delay=50ms",
+                    host.address]
+        let nmap = try runNmap(args)
+        let ours = try runNsebox(args)
+        func shape(_ report: String) -> [String] {
+            Self.block("qscan", report).map { line in
+                // "| 8080  0  87.60  9.83  0.0%": the port and the loss (the family is a
+                // clustering of the times); the header's words.
+                let words = line.drop { $0 == "|" || $0 == "_" }.split(separator: " ")
+                if words.count == 5, Int(words[0]) != nil { return "\(words[0]) \(words[4])" }
+                return words.joined(separator: " ") // column widths follow the numbers
+            }
+        }
+        #expect(shape(nmap.stdout).count == 4, "\(nmap.stdout)")
+        #expect(shape(ours.stdout) == shape(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
+    }
+
     @Test func rawPacketsAreRecordedAndGoOnlyToHostsUnderScan() throws {
         let host = try NamespaceHost()
         let dir = try scratchDirectory("raw-audit")
