@@ -49,7 +49,7 @@ func withHeader(_ body: String, defaultAction: String = "kill") -> String {
     #expect(policy.format == 2)
     #expect(policy.name == "default")
     #expect(policy.runCategories == ["default", "safe"])
-    #expect(policy.rights.sockets == 64 && policy.rights.wallSeconds == 600 && policy.rights.raw == false)
+    #expect(policy.rights.sockets == 64 && policy.rights.wallSeconds == 600 && policy.rights.raw == true)
     #expect(policy.rights.network == [.dns] && policy.rights.read == [.nmapData, .scriptArgs])
     #expect(policy.rights(script: "broadcast-ping", categories: ["broadcast", "safe"]).network == [.dns, .broadcast])
     #expect(policy.defaultAction == .kill)
