@@ -134,6 +134,21 @@ struct RawPacketTests {
         #expect(shape(ours.stdout) == shape(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
     }
 
+    /// As a normal user (nobody here), raw scripts skip themselves as under an
+    /// unprivileged nmap, and connect-style scripts still run.
+    @Test func asANormalUserRawScriptsSkipAndConnectScriptsRun() throws {
+        let ssh = try SSHService()
+        let args = ["-Pn", "-p", "\(ssh.port)", "--script", "ipidseq,+banner", "127.0.0.1"]
+        let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+        let nmap = try runProcess("/usr/bin/setpriv", asNobody + ["/usr/bin/nmap"] + args)
+        let ours = try runProcess("/usr/bin/setpriv", asNobody + [try nseboxExecutableURL().path] + args)
+        #expect(ours.exitCode == 0, "\(ours)")
+        #expect(Self.block("banner", ours.stdout).first?.hasPrefix("|_banner: SSH-2.0-OpenSSH") == true, "\(ours)")
+        #expect(Self.block("banner", ours.stdout) == Self.block("banner", nmap.stdout), "nmap:\n\(nmap)\nnsebox:\n\(ours)")
+        #expect(Self.block("ipidseq", ours.stdout).isEmpty && Self.block("ipidseq", nmap.stdout).isEmpty,
+                "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+    }
+
     @Test func rawPacketsAreRecordedAndGoOnlyToHostsUnderScan() throws {
         let host = try NamespaceHost()
         let dir = try scratchDirectory("raw-audit")
