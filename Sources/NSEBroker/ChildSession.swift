@@ -409,7 +409,7 @@ final class ChildSession {
                 deny("pcap_open refused: no host under scan to capture from")
                 return [.none, .string("nsebox policy: no host under scan to capture from")]
             }
-            let scope = "(" + hosts.map { "host " + $0 }.joined(separator: " or ") + ")"
+            let scope = "(" + hosts.map(Self.captureScope).joined(separator: " or ") + ")"
             filter = bpf.allSatisfy { $0 == " " } ? scope : scope + " and (" + bpf + ")"
         }
         switch broker.openCapture(device: device, snaplen: snaplen, promisc: promisc, filter: filter) {
@@ -430,6 +430,17 @@ final class ChildSession {
             }
             return [.bool(true)]
         }
+    }
+
+    /// What a capture may see of one host under scan: its packets, and (IPv4) the
+    /// ICMP errors a router sends about packets to it (time exceeded, unreachable,
+    /// parameter problem: the quoted header's destination, 24 bytes into the ICMP
+    /// message), which traceroute-like scripts (firewalk) listen for.
+    static func captureScope(_ host: String) -> String {
+        let octets = host.split(separator: ".").compactMap { UInt8($0) }
+        guard octets.count == 4 else { return "host " + host }
+        let hex = octets.map { String($0, radix: 16).leftPadded(2) }.joined()
+        return "host \(host) or (icmp and (icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12) and icmp[24:4] = 0x\(hex))"
     }
 
     /// ip_send and ethernet_send: only with `raw yes`, and only to a host under
@@ -683,4 +694,8 @@ final class ChildSession {
                              structured: structured.isNone ? nil : structured,
                              message: result["message"].text, result: result, exit: exit.description)
     }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -6,11 +6,12 @@ extension Compat {
         ## What still differs from nmap, and why
 
         - **Raw packets** go through the broker (docs/raw.md): `pcap_open`, `pcap_receive` \
-        and `nmap.new_dnet` work as root, and ipidseq and an ARP probe of ours give nmap's \
-        output on a test host in a network namespace (RawPacketTests). Not yet compared \
-        with nmap: qscan, firewalk, the broadcast-* listeners. The host table's `reason` is \
-        still `user-set` (nsebox does no ping scan). snmp-brute, which reads its answers \
-        with pcap, is still left out of the live conformance suite.
+        and `nmap.new_dnet` work as root; ipidseq, qscan, firewalk and an ARP probe of ours \
+        give nmap's results on test hosts in network namespaces (RawPacketTests). nsebox has \
+        no `--traceroute`: firewalk needs the hops from an nmap XML scan (`--nmap-xml`). \
+        The host table's `reason` is still `user-set` (nsebox does no ping scan). \
+        snmp-brute, which reads its answers with pcap, is still left out of the live \
+        conformance suite.
         - **mysql-variables** misparses MariaDB 10.11's result rows, at boundaries that move \
         with the byte length of random server values, so its output (and whether it fails) \
         changes from run to run under nmap too; the conformance suite leaves it out. \

@@ -78,6 +78,77 @@ final class NamespaceHost {
     }
 }
 
+/// A test host one router away: this side 198.18.N.1/24, a router namespace
+/// (198.18.N.2 and 198.18.M.1, forwarding, dropping TCP to port 8082), and the
+/// host namespace at 198.18.M.2 with a listener on port 8080. Removed on deinit.
+final class RoutedHost {
+    let router: String
+    let target: String
+    let hostSide: String
+    let address: String
+    let routerAddress: String
+    private let subnet: String
+    private var listener: ChildProcess?
+    private let scratch: URL
+
+    init() throws {
+        let tag = Int(getpid()) % 10_000 * 10 + Int.random(in: 0..<10)
+        router = "nsebox-rtr-\(tag)"
+        target = "nsebox-dst-\(tag)"
+        hostSide = "nbr\(tag)a"
+        let near = tag % 120 * 2 + 2, far = near + 1
+        routerAddress = "198.18.\(near).2"
+        address = "198.18.\(far).2"
+        subnet = "198.18.\(far).0/24"
+        scratch = try scratchDirectory("routed")
+        let ip = NamespaceHost.ip
+        try ip(["netns", "add", router])
+        do {
+            try ip(["netns", "add", target])
+            try ip(["link", "add", hostSide, "type", "veth", "peer", "name", "nbr\(tag)b"])
+            try ip(["link", "set", "nbr\(tag)b", "netns", router])
+            try ip(["-n", router, "link", "add", "nbr\(tag)c", "type", "veth", "peer", "name", "nbr\(tag)d"])
+            try ip(["-n", router, "link", "set", "nbr\(tag)d", "netns", target])
+            try ip(["addr", "add", "198.18.\(near).1/24", "dev", hostSide])
+            try ip(["link", "set", hostSide, "up"])
+            try ip(["-n", router, "addr", "add", routerAddress + "/24", "dev", "nbr\(tag)b"])
+            try ip(["-n", router, "addr", "add", "198.18.\(far).1/24", "dev", "nbr\(tag)c"])
+            for dev in ["nbr\(tag)b", "nbr\(tag)c", "lo"] { try ip(["-n", router, "link", "set", dev, "up"]) }
+            try ip(["-n", target, "addr", "add", address + "/24", "dev", "nbr\(tag)d"])
+            for dev in ["nbr\(tag)d", "lo"] { try ip(["-n", target, "link", "set", dev, "up"]) }
+            try ip(["-n", target, "route", "add", "default", "via", "198.18.\(far).1"])
+            try ip(["route", "add", subnet, "via", routerAddress])
+            for command in [["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                            ["iptables", "-A", "FORWARD", "-p", "tcp", "--dport", "8082", "-j", "DROP"]] {
+                let r = try runProcess("/usr/sbin/ip", ["netns", "exec", router] + command)
+                guard r.exitCode == 0 else { throw RunError.cannotRun(command: command, reason: r.stderr) }
+            }
+            let out = scratch.appendingPathComponent("listener.log").path
+            listener = try ChildProcess(executable: "/usr/sbin/ip", arguments: [
+                "netns", "exec", target, "python3", "-c",
+                "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                    + "s.bind(('\(address)',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
+            ], stdoutPath: out, stderrPath: out)
+            for _ in 0..<100 where !NamespaceHost.accepts(address, 8080) { usleep(50_000) }
+        } catch {
+            cleanUp()
+            throw error
+        }
+    }
+
+    deinit { cleanUp() }
+
+    private func cleanUp() {
+        listener?.terminate(grace: 1)
+        listener = nil
+        _ = try? runProcess("/usr/sbin/ip", ["route", "del", subnet])
+        _ = try? runProcess("/usr/sbin/ip", ["link", "del", hostSide])
+        _ = try? runProcess("/usr/sbin/ip", ["netns", "del", target])
+        _ = try? runProcess("/usr/sbin/ip", ["netns", "del", router])
+        try? FileManager.default.removeItem(at: scratch)
+    }
+}
+
 /// Raw packets through the broker, against a test host in a network namespace,
 /// with nmap run live on the same host (root only: raw sockets and namespaces).
 @Suite("Raw packets", .serialized, .enabled(if: geteuid() == 0, "needs root for raw sockets and network namespaces"))
@@ -149,6 +220,22 @@ struct RawPacketTests {
                 "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
     }
 
+    /// firewalk sends TTL-limited probes past the router and listens for its ICMP
+    /// time-exceeded messages. nsebox has no traceroute of its own, so it takes the
+    /// hosts, ports and hops from nmap's XML of the same host (--nmap-xml).
+    @Test func firewalkFindsTheRoutersBlockedPortAsNmapDoes() throws {
+        let routed = try RoutedHost()
+        let dir = try scratchDirectory("firewalk")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xml = dir.appendingPathComponent("scan.xml").path
+        let nmap = try runNmap(["-Pn", "--traceroute", "-p", "8080-8082", "--script", "firewalk", "-oX", xml, routed.address])
+        let theirs = Self.block("firewalk", nmap.stdout)
+        #expect(theirs.last?.hasSuffix("\(routed.routerAddress)  tcp       8082") == true, "\(nmap.stdout)\n\(nmap.stderr)")
+        let ours = try runNsebox(["--nmap-xml", xml, "--script", "firewalk"])
+        #expect(ours.exitCode == 0, "\(ours)")
+        #expect(Self.block("firewalk", ours.stdout) == theirs, "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
+    }
+
     @Test func rawPacketsAreRecordedAndGoOnlyToHostsUnderScan() throws {
         let host = try NamespaceHost()
         let dir = try scratchDirectory("raw-audit")
@@ -158,7 +245,9 @@ struct RawPacketTests {
         #expect(ours.stdout.contains("ipidseq:"), "\(ours)")
         let records = try auditLines(log).map(auditRecord)
         let open = try #require(records.first { $0["event"] as? String == "pcap_open" }, "no pcap_open record")
-        #expect((open["filter"] as? String)?.hasPrefix("(host \(host.address)) and (") == true, "\(open)")
+        // Narrowed to the host under scan and the ICMP errors about packets to it.
+        #expect((open["filter"] as? String)?.hasPrefix("(host \(host.address) or (icmp and ") == true, "\(open)")
+        #expect((open["filter"] as? String)?.hasSuffix(") and (" + (open["bpf"] as? String ?? "?") + ")") == true, "\(open)")
         #expect(records.contains { $0["event"] as? String == "raw_send" && $0["destination"] as? String == host.address })
         #expect(records.contains { $0["event"] as? String == "packet" && ($0["bytes"] as? Int ?? 0) > 20 })
         // A replay stays off the network: the capture is a departure, named.
