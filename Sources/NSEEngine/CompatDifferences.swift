@@ -10,8 +10,7 @@ extension Compat {
         give nmap's results on test hosts in network namespaces (RawPacketTests). nsebox has \
         no `--traceroute`: firewalk needs the hops from an nmap XML scan (`--nmap-xml`). \
         The host table's `reason` is still `user-set` (nsebox does no ping scan). \
-        snmp-brute, which reads its answers with pcap, is still left out of the live \
-        conformance suite.
+        snmp-brute, which reads its answers with pcap, is back in the live conformance suite.
         - **mysql-variables** misparses MariaDB 10.11's result rows, at boundaries that move \
         with the byte length of random server values, so its output (and whether it fails) \
         changes from run to run under nmap too; the conformance suite leaves it out. \

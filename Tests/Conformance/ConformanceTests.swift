@@ -57,11 +57,10 @@ let conformanceGroups: [ScanGroup] = [
     ], scriptArgs: "mysqluser=root,mysqlpass=,mysql-query.query=\"SELECT 'nsebox', 1+1\",mysql-query.username=root,mysql-query.password="),
     ScanGroup(name: "key-value", ports: "6379,11211", scripts: ["redis-info", "redis-brute", "memcached-info"]),
     ScanGroup(name: "rsync-rpc", ports: "111,873", scripts: ["rsync-list-modules", "rpcinfo", "banner"]),
-    // snmp-brute is left out: it reads the answers with pcap_open, which comes with
-    // raw-packet support (docs/compat.md).
+    // snmp-brute reads the answers to its guesses with pcap_open (docs/raw.md).
     ScanGroup(name: "udp", ports: "T:53,U:53,U:123,U:161", udp: true, scripts: [
         "dns-recursion", "dns-nsid", "dns-cache-snoop", "snmp-sysdescr", "snmp-info", "snmp-interfaces",
-        "ntp-info", "ntp-monlist", "clock-skew",
+        "snmp-brute", "ntp-info", "ntp-monlist", "clock-skew",
     ]),
 ]
 
