@@ -7,8 +7,17 @@ import NSEWire
 /// its own IP header; the kernel routes it) and a packet socket for Ethernet
 /// frames, each opened at first use and kept for the run. Only the broker holds
 /// them: a child asks, and the broker checks where the packet goes first.
-final class RawSender {
+public final class RawSender {
     private var sockets: [String: NetSocket.Handle] = [:]
+
+    /// Whether this process can open raw sockets (root with CAP_NET_RAW): what
+    /// `nmap.is_privileged()` tells scripts. Asked once, by opening and closing one.
+    public static let available: Bool = {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_RAW))
+        guard fd >= 0 else { return false }
+        Glibc.close(fd)
+        return true
+    }()
 
     /// Sends an IP packet to `destination`; nil, or nmap's error text.
     func sendIP(_ packet: [UInt8], to destination: String) -> String? {

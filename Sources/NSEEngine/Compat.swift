@@ -93,7 +93,7 @@ public enum Compat {
             let options: [(String, Value)] = [
                 ("verbosity", .int(0)), ("debugging", .int(0)),
                 ("selected_by_name", .bool(false)), ("forced", .bool(false)),
-                ("args", .table([])), ("is_privileged", .bool(geteuid() == 0)),
+                ("args", .table([])), ("is_privileged", .bool(RawSender.available)),
                 ("have_ssl", .bool(false)), ("timing_level", .int(3)),
                 ("sample_ports", .array(ports)),
             ]

@@ -395,7 +395,7 @@ public final class ScanEngine {
             ("selected_by_name", .bool(file.selectedByName)),
             ("forced", .bool(file.forced)),
             ("args", options.scriptArgs),
-            ("is_privileged", .bool(geteuid() == 0)),
+            ("is_privileged", .bool(RawSender.available)),
             ("have_ssl", .bool(true)),
             ("timing_level", .int(3)),
         ]

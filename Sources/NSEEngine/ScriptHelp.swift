@@ -74,7 +74,7 @@ public enum ScriptHelp {
                 ("selected_by_name", .bool(file.selectedByName)),
                 ("forced", .bool(file.forced)),
                 ("args", .table([])),
-                ("is_privileged", .bool(geteuid() == 0)),
+                ("is_privileged", .bool(RawSender.available)),
                 ("have_ssl", .bool(true)),
                 ("timing_level", .int(3)),
             ]
