@@ -47,7 +47,12 @@ let package = Package(
             "NSEEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "nsebox-child", dependencies: ["NSEChild"]),
+        // Released children link Swift's runtime statically: each script instance
+        // is a new process, and loading libswiftCore and its friends was half of a
+        // child's start (docs/performance.md). Debug builds (the tests, which link
+        // this target's module) keep the shared runtime.
+        .executableTarget(name: "nsebox-child", dependencies: ["NSEChild"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
 
         .testTarget(name: "NSEWireTests", dependencies: ["NSEWire"]),
         .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),

@@ -16,11 +16,17 @@ public final class DataFiles {
 
     /// Source and chunk name of an nselib module ("http", "data.idnaMappings").
     public func module(_ name: String) -> (source: [UInt8], chunkName: String)? {
+        if let cached = modules[name] { return cached }
         guard DataFiles.isModuleName(name) else { return nil }
         let relative = "nselib/" + name.split(separator: ".").joined(separator: "/") + ".lua"
         guard let path = locate(relative), let bytes = readInside(path) else { return nil }
+        modules[name] = (bytes, "@" + path)
         return (bytes, "@" + path)
     }
+
+    /// nselib modules as first read: every instance of a scan loads the same ones,
+    /// as nmap reads each once.
+    private var modules: [String: (source: [UInt8], chunkName: String)] = [:]
 
     /// nmap.fetchfile: the absolute path of a data file name, if it exists.
     public func locate(_ relative: String) -> String? {
