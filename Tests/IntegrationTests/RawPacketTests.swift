@@ -31,13 +31,7 @@ final class NamespaceHost {
             try Self.ip(["-n", namespace, "addr", "add", address + "/24", "dev", nsSide])
             try Self.ip(["-n", namespace, "link", "set", nsSide, "up"])
             try Self.ip(["-n", namespace, "link", "set", "lo", "up"])
-            let out = scratch.appendingPathComponent("listener.log").path
-            listener = try ChildProcess(executable: "/usr/sbin/ip", arguments: [
-                "netns", "exec", namespace, "python3", "-c",
-                "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                    + "s.bind(('\(address)',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
-            ], stdoutPath: out, stderrPath: out)
-            for _ in 0..<100 where !Self.accepts(address, 8080) { usleep(50_000) }
+            listener = try Self.listen(in: namespace, on: address, log: scratch.appendingPathComponent("listener.log").path)
         } catch {
             cleanUp()
             throw error
@@ -60,6 +54,18 @@ final class NamespaceHost {
         _ = try? runProcess("/usr/sbin/ip", ["link", "del", hostSide])
         _ = try? runProcess("/usr/sbin/ip", ["netns", "del", namespace])
         try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// A TCP listener on ADDRESS:8080 inside `namespace` (accepts and closes),
+    /// once it accepts.
+    static func listen(in namespace: String, on address: String, log: String) throws -> ChildProcess {
+        let listener = try ChildProcess(executable: "/usr/sbin/ip", arguments: [
+            "netns", "exec", namespace, "python3", "-c",
+            "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                + "s.bind(('\(address)',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
+        ], stdoutPath: log, stderrPath: log)
+        for _ in 0..<100 where !accepts(address, 8080) { usleep(50_000) }
+        return listener
     }
 
     static func ip(_ args: [String]) throws {
@@ -123,13 +129,7 @@ final class RoutedHost {
                 let r = try runProcess("/usr/sbin/ip", ["netns", "exec", router] + command)
                 guard r.exitCode == 0 else { throw RunError.cannotRun(command: command, reason: r.stderr) }
             }
-            let out = scratch.appendingPathComponent("listener.log").path
-            listener = try ChildProcess(executable: "/usr/sbin/ip", arguments: [
-                "netns", "exec", target, "python3", "-c",
-                "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                    + "s.bind(('\(address)',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
-            ], stdoutPath: out, stderrPath: out)
-            for _ in 0..<100 where !NamespaceHost.accepts(address, 8080) { usleep(50_000) }
+            listener = try NamespaceHost.listen(in: target, on: address, log: scratch.appendingPathComponent("listener.log").path)
         } catch {
             cleanUp()
             throw error
