@@ -112,7 +112,11 @@ public final class Broker {
         }
     }
 
+    /// NSEBOX_BROKER_STATS=1: each child's start time is also told (bench/run's micro).
+    static let statsEnabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
+
     private func start(_ job: ScriptJob, _ completion: @escaping (ScriptOutcome) -> Void) {
+        let spawnTime = Reactor.now()
         started += 1
         let label = "\(job.scriptName)#\(started)"
         let pair: SocketPair
@@ -128,7 +132,7 @@ public final class Broker {
         let brokerEnd = pair.keepBrokerEnd()
         var key: ObjectIdentifier?
         let session = ChildSession(job: job, label: label, broker: self, rpc: brokerEnd,
-                                   pid: pid, policyText: config.policyText) { [unowned self] outcome in
+                                   pid: pid, policyText: config.policyText, spawnTime: spawnTime) { [unowned self] outcome in
             self.finished(key, outcome, completion)
         }
         key = ObjectIdentifier(session)

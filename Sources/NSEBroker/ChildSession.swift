@@ -63,8 +63,13 @@ final class ChildSession {
     /// replay the recorded one, so the script draws the same numbers.
     private let randomSeed: [UInt8]
 
+    /// When the broker began to spawn the child (NSEBOX_BROKER_STATS measures from it).
+    private let spawnTime: Double
+    private var toldStart = false
+
     init(job: ScriptJob, label: String, broker: Broker, rpc: consuming FileDescriptor, pid: pid_t,
-         policyText: String, completion: @escaping (ScriptOutcome) -> Void) {
+         policyText: String, spawnTime: Double = 0, completion: @escaping (ScriptOutcome) -> Void) {
+        self.spawnTime = spawnTime
         self.job = job
         self.label = label
         self.broker = broker
@@ -373,6 +378,13 @@ final class ChildSession {
             guard case .bytes(let data) = v[2] else { return }
             answer(rawSend(kind: v[0].text ?? "", device: v[1].text ?? "", data, destination: v[3].text ?? ""))
         case .log:
+            if Broker.statsEnabled && !toldStart {
+                // The time from spawning to the script's first log line (bench/run's micro).
+                toldStart = true
+                let ms = (Reactor.now() - spawnTime) * 1000
+                var line = "nsebox broker: \(label): first log line \(Int((ms * 1000).rounded())) us after spawn\n"
+                line.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+            }
             // A child picks one of its own channels; it cannot speak as nsebox.
             let channel = ["stdout", "stderr"].contains(v[0].text ?? "") ? v[0].text! : "print"
             let text = v[1].text ?? ""
