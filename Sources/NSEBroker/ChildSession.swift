@@ -414,6 +414,16 @@ final class ChildSession {
             return [.none, .string("nsebox policy: no raw packets for this script")]
         }
         guard captures[id] == nil, sockets[id]?.isOpen != true else { return [.none, .string("socket is already open")] }
+        guard openSockets + captures.count < job.rights.sockets else {
+            deny("pcap_open refused: the policy allows \(job.rights.sockets) open sockets")
+            return [.none, .string("nsebox: more than \(job.rights.sockets) open sockets")]
+        }
+        // Network interfaces only: libpcap also opens USB, D-Bus and netfilter
+        // "devices", which are no business of a network script.
+        guard device == "any" || if_nametoindex(device) > 0 else {
+            deny("pcap_open on '\(device)' refused: not a network interface")
+            return [.none, .string("can't open pcap reader on \(device): not a network interface")]
+        }
         var filter = bpf
         if !job.rights.network.contains(.broadcast) {
             let hosts = job.scope.addresses.sorted()
@@ -460,20 +470,20 @@ final class ChildSession {
     private func rawSend(kind: String, device: String, _ data: [UInt8], destination given: String) -> [Value] {
         guard job.rights.raw else {
             deny("\(kind)_send refused: the policy allows this script no raw packets")
-            return [.none, .string("nsebox policy: no raw packets for this script")]
+            return [.bool(false), .string("nsebox policy: no raw packets for this script")]
         }
         let isIP = kind == "ip"
         let target = isIP ? (given.isEmpty ? RawSender.destination(ofPacket: data[...]) : given) : RawSender.destination(ofFrame: data)
         guard let target else {
             guard !isIP, job.rights.network.contains(.broadcast) else {
                 deny("\(kind)_send refused: the packet's destination cannot be read")
-                return [.none, .string(isIP ? "can't parse ip packet" : "nsebox policy: a frame to no host under scan")]
+                return [.bool(false), .string(isIP ? "can't parse ip packet" : "nsebox policy: a frame to no host under scan")]
             }
             return sendRaw(kind, device, data, "", isIP)
         }
         guard let address = destination(target, port: 0) else {
             deny("\(kind)_send to \(target) refused: not a host under scan")
-            return [.none, .string("nsebox: \(target) is not a host under scan")]
+            return [.bool(false), .string("nsebox: \(target) is not a host under scan")]
         }
         return sendRaw(kind, device, data, address, isIP)
     }
@@ -483,7 +493,8 @@ final class ChildSession {
         audit("raw_send", [("kind", .string(kind)), ("device", .string(device)), ("destination", .string(address)),
                            ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
         let error = isIP ? broker.raw.sendIP(data, to: address) : broker.raw.sendFrame(data, device: device)
-        return error.map { [.none, .string($0)] } ?? [.bool(true)]
+        // nmap's dnet answers false, not nil, with its error.
+        return error.map { [.bool(false), .string($0)] } ?? [.bool(true)]
     }
 
     private var openSockets: Int { sockets.values.lazy.filter(\.isOpen).count }

@@ -103,8 +103,10 @@ final class CaptureSocket {
     let handle: PcapHandle
     private unowned let reactor: Reactor
     private var queue: [CapturedPacket] = []
-    private var waiting: (([Value]) -> Void)?
-    private var timer: Int?
+    /// Receives waiting for a packet, oldest first (a script's threads may share
+    /// the socket), each with its timeout's timer.
+    private var waiting: [(id: Int, reply: ([Value]) -> Void, timer: Int?)] = []
+    private var nextWaiter = 0
     /// Sees each packet as it is handed to the script (the audit log).
     var onDeliver: (CapturedPacket) -> Void = { _ in }
 
@@ -114,10 +116,10 @@ final class CaptureSocket {
     }
 
     func deliver(_ p: CapturedPacket) {
-        if let reply = waiting {
-            waiting = nil
-            reactor.cancel(timer)
-            hand(p, reply)
+        if !waiting.isEmpty {
+            let w = waiting.removeFirst()
+            reactor.cancel(w.timer)
+            hand(p, w.reply)
             return
         }
         if queue.count >= Self.limit { queue.removeFirst() }
@@ -125,14 +127,17 @@ final class CaptureSocket {
     }
 
     func receive(reply: @escaping ([Value]) -> Void) {
-        if !queue.isEmpty { return hand(queue.removeFirst(), reply) }
-        waiting = reply
-        guard timeoutMs >= 0 else { return }
-        timer = reactor.after(Double(timeoutMs) / 1000) { [weak self] in
-            guard let self, let reply = self.waiting else { return }
-            self.waiting = nil
-            reply([.none, .string("TIMEOUT")])
+        if !queue.isEmpty && waiting.isEmpty { return hand(queue.removeFirst(), reply) }
+        nextWaiter += 1
+        let id = nextWaiter
+        var timer: Int?
+        if timeoutMs >= 0 {
+            timer = reactor.after(Double(timeoutMs) / 1000) { [weak self] in
+                guard let self, let i = self.waiting.firstIndex(where: { $0.id == id }) else { return }
+                self.waiting.remove(at: i).reply([.none, .string("TIMEOUT")])
+            }
         }
+        waiting.append((id, reply, timer))
     }
 
     private func hand(_ p: CapturedPacket, _ reply: ([Value]) -> Void) {
@@ -143,8 +148,8 @@ final class CaptureSocket {
     /// Leaves the handle; a pending receive is dropped unanswered (the child is gone
     /// or closed the socket).
     func close() {
-        reactor.cancel(timer)
-        waiting = nil
+        for w in waiting { reactor.cancel(w.timer) }
+        waiting = []
         handle.readers[ObjectIdentifier(self)] = nil
     }
 }

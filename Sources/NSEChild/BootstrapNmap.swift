@@ -382,11 +382,15 @@ local function need_root(what)
   if not nmap.is_privileged() then error(what, 3) end
 end
 function Dnet:ip_open()
-  need_root("Unable to open raw IP socket.")
+  need_root("failed to open raw socket: Operation not permitted (errno 1)")
   self.ip = true
   return true
 end
-function Dnet:ip_close() self.ip = nil; self.device = nil; return true end
+function Dnet:ip_close()
+  if not self.ip then return false, "raw socket already closed" end
+  self.ip = nil
+  return true
+end
 function Dnet:ip_send(packet, dst)
   if not self.ip then error("raw socket not open to send", 2) end
   if type(packet) ~= "string" then error("bad argument #1 to 'ip_send' (string expected)", 2) end

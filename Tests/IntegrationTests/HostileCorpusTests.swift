@@ -91,6 +91,10 @@ struct HostileCorpusTests {
         // The child's own RPC primitive refuses an op it does not know; a forged
         // frame that gets past it is attack-forged-args (and sandbox-frame).
         "attack-forged-op": "false | nsebox: cannot send an unknown operation to the broker",
+        "attack-pcap-usb": "false | can't open pcap reader on usbmon0: not a network interface",
+        // As a normal user there is no raw socket to ask for (docs/raw.md).
+        "attack-raw-out-of-scope": geteuid() == 0 ? "false | nsebox: 127.0.0.2 is not a host under scan"
+            : "false | failed to open raw socket: Operation not permitted (errno 1)",
     ]
 
     /// Scripts the broker ends, and the warnings that may say why (the thread
@@ -131,6 +135,7 @@ struct HostileCorpusTests {
             limit wall 5s
             limit sockets 64
             network targets+dns
+            raw yes
             read nmap-data script-args
             """, in: dir)
         let started = Date()

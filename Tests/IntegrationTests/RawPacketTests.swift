@@ -261,8 +261,7 @@ struct RawPacketTests {
 
         // A raw packet to an address not under scan is refused by the broker.
         let stray = try runNsebox(["-Pn", "-p", "8080", "--script", testScripts("raw") + "stray-send.nse", host.address])
-        #expect(stray.stdout.contains("|_stray-send: refused: nsebox: \(host.localAddress.dropLast()) is not a host under scan")
-                || stray.stdout.contains("refused: nsebox:"), "\(stray)")
+        #expect(stray.stdout.contains("|_stray-send: refused: nsebox: \(host.localAddress) is not a host under scan"), "\(stray)")
         #expect(stray.stderr.contains("ip_send to"), "\(stray.stderr)")
     }
 }
