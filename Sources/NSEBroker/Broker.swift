@@ -56,6 +56,10 @@ public final class Broker {
     /// accepted, or an error. nmap.new_targets_num: how many were added so far.
     public var addTargets: ([String]) -> (Int, String?) = { _ in (0, "adding targets is not enabled") }
     public var newTargetsCount: () -> Int = { 0 }
+    /// nselib modules compiled once for the scan's children.
+    let modules = CompiledModules()
+    /// How many module loads so far got the broker's bytecode (NSEBOX_BROKER_STATS).
+    public var bytecodeLoads: Int { modules.hits }
     /// Raw IP and Ethernet sending, for every child (only the broker holds raw sockets).
     let raw = RawSender()
     /// Open libpcap handles by device, snapshot length, promiscuity and filter.
@@ -95,8 +99,14 @@ public final class Broker {
 
     /// Queues a job; `completion` runs on the reactor when it is done.
     public func submit(_ job: ScriptJob, completion: @escaping (ScriptOutcome) -> Void) {
+        submit(job, first: false, completion: completion)
+    }
+
+    /// `first`: ahead of every queued job (the compile job, which the queued
+    /// instances will profit from).
+    func submit(_ job: ScriptJob, first: Bool, completion: @escaping (ScriptOutcome) -> Void) {
         pendingCount += 1
-        queue.append((job, completion))
+        if first { queue.insert((job, completion), at: 0) } else { queue.append((job, completion)) }
         startQueued()
     }
 
@@ -146,6 +156,20 @@ public final class Broker {
         startQueued()
     }
 
+    /// Has a module a child loaded from source compiled for later children.
+    func compileLater(_ name: String) {
+        modules.want(name, reactor: reactor) { [unowned self] names in
+            let job = ScriptJob(mode: .compile, scriptPath: "", scriptName: "nselib-compile", source: [],
+                                options: [("modules", .array(names.map { .string($0) }))])
+            submit(job, first: true) { [unowned self] outcome in
+                if outcome.status == "ok" { modules.store(outcome.result["compiled"], names: names) }
+                if Broker.statsEnabled {
+                    FileHandleStderrBroker.write("nsebox broker: nselib compiled: \(modules.count) modules\n")
+                }
+            }
+        }
+    }
+
     /// A capture handle for these parameters: a shared one if open, else a new one.
     func openCapture(device: String, snaplen: Int, promisc: Bool, filter: String) -> Result<PcapHandle, CaptureError> {
         let key = "\(device)|\(snaplen)|\(promisc)|\(filter)"
@@ -175,5 +199,12 @@ public final class Broker {
         if r < 0 && errno != EINTR { return done(.exited(-1), nil) }
         if attempt == 400 { kill(pid, SIGKILL) }
         reactor.after(attempt < 20 ? 0.001 : 0.005) { [unowned self] in self.reap(pid, attempt: attempt + 1, done) }
+    }
+}
+
+enum FileHandleStderrBroker {
+    static func write(_ s: String) {
+        var s = s
+        s.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
     }
 }

@@ -323,7 +323,13 @@ final class ChildSession {
         case .loadModule:
             let name = v[0].text ?? ""
             if let m = broker.files.module(name) {
-                answer([.bytes(m.source), .string(m.chunkName)])
+                // Bytecode compiled by the broker's own compile job, once it has it;
+                // a compile job itself always gets the source.
+                if job.mode != .compile, let code = broker.modules.code(name) {
+                    return answer([.bytes(code), .string(m.chunkName), .string("b")])
+                }
+                if job.mode != .compile { broker.compileLater(name) }
+                answer([.bytes(m.source), .string(m.chunkName), .string("t")])
             } else {
                 answer([.none, .string("module '\(name)' not found in nselib")])
             }

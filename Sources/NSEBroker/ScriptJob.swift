@@ -4,7 +4,9 @@ import NSEWire
 /// One unit of work for a child: describe a script, run one script instance, or
 /// evaluate a script's rules on sample tables (`nsebox compat`).
 public struct ScriptJob: Sendable {
-    public enum Mode: String, Sendable { case describe, instance, rules }
+    /// `compile`: no script; compile the nselib modules named in the option
+    /// `modules` and return their bytecode (`CompiledModules`).
+    public enum Mode: String, Sendable { case describe, instance, rules, compile }
     public var mode: Mode
     public var scriptPath: String
     public var scriptName: String

@@ -166,6 +166,7 @@ dofile = function(path)
   if not f then error(err, 2) end
   return f()
 end
+local raw_dump = string.dump
 string.dump = denied("string.dump")
 
 -- Modules: nselib through the broker, lpeg built in, no C modules.
@@ -180,11 +181,27 @@ package.searchers = {
     return "no field package.preload['" .. name .. "']"
   end,
   function(name)
-    local source, chunkname = rt.call(OP.loadModule, name)
+    -- The broker sends an nselib module's source, or the bytecode its own compile
+    -- job made of it ("b"): the only binary chunks this process loads.
+    local source, chunkname, mode = rt.call(OP.loadModule, name)
     if not source then return tostring(chunkname) end
-    local f, err = raw_load(source, chunkname, "t")
+    local f, err = raw_load(source, chunkname, mode == "b" and "b" or "t")
     if not f then error(err, 0) end
     return f, chunkname:sub(2)
   end,
 }
+
+-- The compile job (no script): nselib modules in, their bytecode out, with debug
+-- information kept so that errors name the file and line as from source.
+function S.compile_modules()
+  local compiled = {}
+  for _, name in ipairs(job.modules or {}) do
+    local source, chunkname, mode = rt.call(OP.loadModule, tostring(name))
+    if source and mode ~= "b" then
+      local f = raw_load(source, chunkname, "t")
+      if f then compiled[name] = raw_dump(f) end
+    end
+  end
+  return {status = "ok", compiled = compiled}
+end
 """#

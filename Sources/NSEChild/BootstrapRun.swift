@@ -223,7 +223,7 @@ local function rules()
   return {status = "ok", rules = d.rules, calls = calls}
 end
 
-local modes = {describe = describe, instance = instance, rules = rules}
+local modes = {describe = describe, instance = instance, rules = rules, compile = S.compile_modules}
 local ok, result = pcall(modes[job.mode] or instance)
 if not ok then result = {status = "error", message = tostring(result)} end
 rt.notify(OP.result, result)

@@ -1,4 +1,5 @@
 import Glibc
+import NSEBroker
 
 /// With NSEBOX_BROKER_STATS=1, the broker process states its open descriptors and
 /// resident memory on stderr after each script phase ("nsebox broker: after host
@@ -7,11 +8,12 @@ import Glibc
 enum BrokerStats {
     static let enabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
 
-    static func report(_ phase: String) {
+    static func report(_ phase: String, _ broker: Broker? = nil) {
         guard enabled else { return }
         // Give freed heap back first, so that the number is what is in use.
         _ = malloc_trim(0)
         FileHandleStderr.write("nsebox broker: \(phase): \(descriptors()) descriptors, \(residentKiB()) KiB resident\n")
+        if let broker { FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n") }
     }
 
     static func descriptors() -> Int {

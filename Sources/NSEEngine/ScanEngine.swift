@@ -102,7 +102,7 @@ public final class ScanEngine {
             scanAndScript(batch, scripts)
         }
         report.hosts = hosts
-        BrokerStats.report("after host scripts")
+        BrokerStats.report("after host scripts", broker)
         onHostsDone(report)
         say("NSE: Script Post-scanning.")
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })

@@ -141,3 +141,26 @@ struct EngineSemanticsTests {
         #expect(ours.stdout.contains("|_sleepy: slept"))
     }
 }
+
+/// nselib compiled once by the broker's compile job: the instances after it load
+/// bytecode and still give nmap's results.
+@Suite("nselib compiled once")
+struct CompiledModulesTests {
+    @Test func laterInstancesLoadTheBrokersBytecodeAndMatchNmap() throws {
+        let nginx = try NginxService(title: "compiled once", port: .httpLikely)
+        let args = ["--script", "http-title,http-headers,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
+        let nmap = try runNmap(args)
+        // One child at a time: the compile job runs after the first instance.
+        let ours = try runNsebox(["--max-children", "1"] + args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours)")
+        let loads = ours.stderr.components(separatedBy: "\n")
+            .first { $0.hasPrefix("nsebox broker: after host scripts: nselib loads from bytecode: ") }
+            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(loads > 0, "\(ours.stderr)")
+        for id in ["http-title", "http-methods"] {
+            let line = { (report: String) in report.split(separator: "\n").filter { $0.contains("\(id):") } }
+            #expect(line(ours.stdout) == line(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+        }
+        #expect(ours.stdout.contains("|_http-title: compiled once"), "\(ours.stdout)")
+    }
+}
