@@ -76,7 +76,8 @@ final class ChildSession {
         self.rpc = NetSocket.Handle(rpc)
         self.pid = pid
         self.completion = completion
-        if let recording = broker.recording {
+        // The broker's own compile jobs touch nothing: a replay has nothing to match.
+        if let recording = broker.recording, job.mode != .compile {
             let target = Self.auditTarget(job)
             let rule = job.rule ?? job.mode.rawValue
             let script = ReplayScript(recorded: recording.claim(script: job.scriptName, rule: rule, target: target),

@@ -35,6 +35,7 @@ public struct RecordedScan {
                 hosts.append(try Self.host(r))
                 continue
             }
+            if event == "start" && r["rule"] == "compile" { continue } // the broker's compile jobs
             if event == "start" {
                 instances[label] = Recording.Instance(
                     label: label, script: r["script"] ?? "", rule: r["rule"] ?? "", target: r["target"] ?? "",
