@@ -122,8 +122,10 @@ public final class Broker {
         }
     }
 
-    /// NSEBOX_BROKER_STATS=1: each child's start time is also told (bench/run's micro).
-    static let statsEnabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
+    /// NSEBOX_BROKER_STATS=1: the broker states its descriptors and memory after each
+    /// phase (NSEEngine's BrokerStats), each child's start time (bench/run's micro)
+    /// and the compile jobs.
+    public static let statsEnabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
 
     private func start(_ job: ScriptJob, _ completion: @escaping (ScriptOutcome) -> Void) {
         let spawnTime = Reactor.now()

@@ -123,9 +123,15 @@ final class ChildSession {
         }
     }
 
+    /// 32 bytes from the kernel in one getrandom(2) (every child start pays for it;
+    /// drawing byte by byte cost a call each).
     static func freshSeed() -> [UInt8] {
-        var g = SystemRandomNumberGenerator() // getrandom(2)
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
+        var seed = [UInt8](repeating: 0, count: 32)
+        if seed.withUnsafeMutableBytes({ getrandom($0.baseAddress, 32, 0) }) != 32 {
+            var g = SystemRandomNumberGenerator()
+            seed = (0..<4).flatMap { _ in withUnsafeBytes(of: g.next()) { Array($0) } }
+        }
+        return seed
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -389,8 +395,7 @@ final class ChildSession {
                 // The time from spawning to the script's first log line (bench/run's micro).
                 toldStart = true
                 let ms = (Reactor.now() - spawnTime) * 1000
-                var line = "nsebox broker: \(label): first log line \(Int((ms * 1000).rounded())) us after spawn\n"
-                line.withUTF8 { p in _ = Glibc.write(2, p.baseAddress, p.count) }
+                FileHandleStderrBroker.write("nsebox broker: \(label): first log line \(Int((ms * 1000).rounded())) us after spawn\n")
             }
             // A child picks one of its own channels; it cannot speak as nsebox.
             let channel = ["stdout", "stderr"].contains(v[0].text ?? "") ? v[0].text! : "print"
@@ -729,3 +734,6 @@ final class ChildSession {
 private extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
+
+/// glibc's getrandom(2) (sys/random.h is not part of the Glibc module).
+@_silgen_name("getrandom") private func getrandom(_ buf: UnsafeMutableRawPointer?, _ count: Int, _ flags: UInt32) -> Int

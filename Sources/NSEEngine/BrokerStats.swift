@@ -6,7 +6,7 @@ import NSEBroker
 /// scripts: 12 descriptors, 41236 KiB resident"), so that a load test can see
 /// them come back to where they were once thousands of children are gone.
 enum BrokerStats {
-    static let enabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
+    static var enabled: Bool { Broker.statsEnabled }
 
     static func report(_ phase: String, _ broker: Broker? = nil) {
         guard enabled else { return }
