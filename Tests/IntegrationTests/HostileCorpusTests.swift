@@ -147,7 +147,8 @@ struct HostileCorpusTests {
         let report = reportBody(ours.stdout)
         #expect(report.contains("|_http-title: benign neighbour"), "\(ours.stdout)")
         for (script, line) in Self.observed {
-            #expect(report.contains("|_\(script): \(line)"), "\(script): \(report.filter { $0.contains(script) })")
+            #expect(report.contains("|_\(script): \(line)"),
+                    "\(script): \(report.filter { $0.contains(script) }) \(ours.stderr.split(separator: "\n").filter { $0.contains(script) })")
         }
         for (script, reasons) in Self.endedBecause {
             #expect(report.contains("|_\(script): ERROR: Script execution failed (use -d to debug)"), "\(script)")

@@ -11,9 +11,13 @@ local nmap = require "nmap"
 local stdnse = require "stdnse"
 action = function(host, port)
   local args = nmap.registry.args
-  local ok, err = pcall(function() local s = string.rep("x", 1 << 28) return s .. s .. s .. s .. s .. s .. s .. s end)
-  -- The failed allocation's 256 MiB may still be uncollected: free it before the
-  -- report needs memory of its own (else the report itself can fail, by chance).
+  -- 64 MiB really touched, then one request for 4 GiB, past the policy's 2 GiB
+  -- address space. Without the limit the request succeeds (and the line says so);
+  -- with it, Lua fails the allocation at once, touching nothing more, so the
+  -- attack costs the same on a loaded machine as on an idle one.
+  -- (string.rep stops at 2 GiB itself; one `..` of 64 operands asks for all at once.)
+  local concat64 = load("local s = ... return " .. string.rep("s", 64, ".."))
+  local ok, err = pcall(concat64, string.rep("x", 1 << 26))
   collectgarbage()
   return seen(ok, err)
 end
