@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),
         // The death tests' C helper: a system call by name, straight through syscall(2).
         .target(name: "CSyscallProbe", path: "Tests/CSyscallProbe"),
-        .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem", "CSyscallProbe"]),
+        .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem", "CSandboxSys", "CSyscallProbe"]),
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
         .testTarget(name: "NSEBrokerTests", dependencies: ["NSEBroker", "NSESystem", "NSEWire"]),
         .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),

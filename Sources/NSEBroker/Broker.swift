@@ -81,6 +81,8 @@ public final class Broker {
     private var live: [ObjectIdentifier: ChildSession] = [:]
     private var pendingCount = 0
     private var started = 0
+    /// The scan's zygote (`startZygote`).
+    private var zygote: Zygote?
 
     public init(config: BrokerConfig) throws {
         self.config = config
@@ -92,6 +94,37 @@ public final class Broker {
         // A root broker runs children as nobody; anyone else runs them as themselves.
         self.credentials = geteuid() == 0 ? .nobody : nil
         signal(SIGPIPE, SIG_IGN)
+    }
+
+    deinit { zygote?.shutdown() }
+
+    /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
+    public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
+
+    /// Starts the scan's zygote, which loads the nselib modules these script
+    /// sources require; jobs submitted from now on wait for it, then are forked
+    /// from it. If it cannot start, the broker spawns every child itself.
+    /// `options` are the job options common to every instance of the scan.
+    public func startZygote(scriptSources: [[UInt8]], options: [(String, Value)]) {
+        guard Broker.zygoteEnabled, zygote == nil else { return }
+        let preload = ModuleRequires.closure(of: scriptSources, files: files)
+        let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) }))] + options)
+        do {
+            let pair = try SocketPair()
+            let pid = try executable.spawn(rpc: pair.child, arguments: ["--zygote"], credentials: credentials,
+                                           keepStderr: config.childStderr)
+            let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd(), policyText: config.policyText, job: job)
+            z.onChange = { [unowned self, unowned z] in
+                if Broker.statsEnabled {
+                    FileHandleStderrBroker.write(z.state == .ready ? "nsebox broker: zygote ready, \(z.modules) modules loaded\n"
+                                                                   : "nsebox broker: zygote not used: \(z.failure ?? "?")\n")
+                }
+                startQueued()
+            }
+            zygote = z
+        } catch {
+            if Broker.statsEnabled { FileHandleStderrBroker.write("nsebox broker: no zygote: \(error)\n") }
+        }
     }
 
     /// Jobs submitted and not yet completed.
@@ -117,6 +150,7 @@ public final class Broker {
 
     private func startQueued() {
         while live.count < config.maxChildren, !queue.isEmpty {
+            if zygote?.state == .loading { return } // started again when it is ready
             let (job, completion) = queue.removeFirst()
             start(job, completion)
         }
@@ -133,6 +167,16 @@ public final class Broker {
         let label = "\(job.scriptName)#\(started)"
         let pair: SocketPair
         do { pair = try SocketPair() } catch { return finished(nil, ScriptOutcome(status: "crashed", message: "\(error)"), completion) }
+        if let zygote, zygote.state == .ready {
+            let ends = pair.wrapped { NetSocket.Handle($0) }
+            let id = zygote.newInstanceID()
+            let session = begin(job, label: label, rpc: ends.broker, process: .forked(zygote, id: id, pid: 0),
+                                spawnTime: spawnTime, completion)
+            zygote.spawn(id, name: label, socket: ends.child) { [weak session, unowned zygote] pid in
+                session?.forked(pid: pid, failure: zygote.failure)
+            }
+            return
+        }
         let pid: pid_t
         do {
             pid = try executable.spawn(rpc: pair.child, arguments: [label], credentials: credentials,
@@ -141,14 +185,20 @@ public final class Broker {
             return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
         }
         // The child's end closes here: only the child holds it now.
-        let brokerEnd = pair.keepBrokerEnd()
+        begin(job, label: label, rpc: NetSocket.Handle(pair.keepBrokerEnd()), process: .spawned(pid), spawnTime: spawnTime, completion)
+    }
+
+    @discardableResult
+    private func begin(_ job: ScriptJob, label: String, rpc: NetSocket.Handle, process: InstanceProcess,
+                       spawnTime: Double, _ completion: @escaping (ScriptOutcome) -> Void) -> ChildSession {
         var key: ObjectIdentifier?
-        let session = ChildSession(job: job, label: label, broker: self, rpc: brokerEnd,
-                                   pid: pid, policyText: config.policyText, spawnTime: spawnTime) { [unowned self] outcome in
+        let session = ChildSession(job: job, label: label, broker: self, rpc: rpc, process: process,
+                                   policyText: config.policyText, spawnTime: spawnTime) { [unowned self] outcome in
             self.finished(key, outcome, completion)
         }
         key = ObjectIdentifier(session)
         live[key!] = session
+        return session
     }
 
     private func finished(_ key: ObjectIdentifier?, _ outcome: ScriptOutcome, _ completion: (ScriptOutcome) -> Void) {
@@ -184,6 +234,14 @@ public final class Broker {
     /// Closes a handle nobody reads any more.
     func releaseCapture(_ h: PcapHandle) {
         if h.readers.isEmpty { captures[h.key] = nil }
+    }
+
+    /// Waits for an instance's process to end: the broker's own child, or through the zygote.
+    func reap(_ process: InstanceProcess, _ done: @escaping (ChildExit, _ usage: (cpu: Double, maxKiB: Int)?) -> Void) {
+        switch process {
+        case .spawned(let pid): reap(pid, done)
+        case .forked(let zygote, let id, _): zygote.whenEnded(id, done)
+        }
     }
 
     /// Waits for `pid` to end without blocking the loop, then reports how it ended.

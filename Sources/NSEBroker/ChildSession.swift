@@ -37,7 +37,12 @@ final class ChildSession {
     let label: String
     private unowned let broker: Broker
     private let rpc: NetSocket.Handle
-    let pid: pid_t
+    private(set) var process: InstanceProcess
+    /// The process exists and its pid is known: the audit log has its start
+    /// record, and its messages are read. (A forked instance's pid comes from the
+    /// zygote after its job has already been written to its socket.)
+    private var began = false
+    private var sentRun = false
     private(set) var state = State.starting
     private var decoder = FrameDecoder()
     private var outbox: [UInt8] = []
@@ -67,14 +72,14 @@ final class ChildSession {
     private let spawnTime: Double
     private var toldStart = false
 
-    init(job: ScriptJob, label: String, broker: Broker, rpc: consuming FileDescriptor, pid: pid_t,
+    init(job: ScriptJob, label: String, broker: Broker, rpc: NetSocket.Handle, process: InstanceProcess,
          policyText: String, spawnTime: Double = 0, completion: @escaping (ScriptOutcome) -> Void) {
         self.spawnTime = spawnTime
         self.job = job
         self.label = label
         self.broker = broker
-        self.rpc = NetSocket.Handle(rpc)
-        self.pid = pid
+        self.rpc = rpc
+        self.process = process
         self.completion = completion
         // The broker's own compile jobs touch nothing: a replay has nothing to match.
         if let recording = broker.recording, job.mode != .compile {
@@ -93,7 +98,7 @@ final class ChildSession {
             timeoutTimer = broker.reactor.after(limit) { [weak self] in
                 guard let self, !self.closed else { return }
                 self.failure = ("timeout", "timed out after \(limit) seconds")
-                kill(self.pid, SIGKILL)
+                self.process.kill()
                 self.childGone()
             }
         }
@@ -102,18 +107,18 @@ final class ChildSession {
                 guard let self, !self.closed else { return }
                 self.deny("ran for the policy's wall-time limit of \(Int(wall)) s and was ended")
                 self.failure = ("denied", "nsebox policy: the script ran for its wall-time limit of \(Int(wall)) s and was ended")
-                kill(self.pid, SIGKILL)
+                self.process.kill()
                 self.childGone()
             }
         }
-        if broker.audit != nil {
-            audit("start", [("script_path", .string(job.scriptPath)),
-                            ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
-                            ("rule", .string(job.rule ?? job.mode.rawValue)), ("policy", .string(broker.policyName)),
-                            ("pid", .int(Int64(pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid()))),
-                            ("random_seed", .string(Self.hex(randomSeed)))])
-        }
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+        if case .forked = process {
+            // Forked from the zygote, the instance finds its job waiting: no round trip.
+            sentRun = true
+            send(Frame(.run, [job.wireValue(randomSeed: randomSeed)]))
+        } else {
+            begin()
+        }
         if let replay {
             replay.onDepart = { [weak self] message in self?.departed(message) }
             let sha = AuditLog.sha256Hex(job.source[...])
@@ -121,6 +126,30 @@ final class ChildSession {
                 replay.depart("file is not the one recorded (its SHA-256 is \(sha), the recording's \(recorded.scriptSHA256))")
             }
         }
+    }
+
+    /// The zygote forked the instance (pid in its namespace), or could not (nil).
+    func forked(pid: pid_t?, failure why: String?) {
+        guard case .forked(let zygote, let id, _) = process, !began, !closed else { return }
+        process = .forked(zygote, id: id, pid: pid ?? -1)
+        begin()
+        if pid == nil {
+            failure = ("crashed", "the zygote could not fork the instance: \(why ?? "fork failed")")
+            childGone()
+        }
+    }
+
+    /// The process exists: its start record, then its messages.
+    private func begin() {
+        began = true
+        if broker.audit != nil {
+            audit("start", [("script_path", .string(job.scriptPath)),
+                            ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
+                            ("rule", .string(job.rule ?? job.mode.rawValue)), ("policy", .string(broker.policyName)),
+                            ("pid", .int(Int64(process.pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid()))),
+                            ("random_seed", .string(Self.hex(randomSeed)))])
+        }
+        flush()
     }
 
     /// 32 bytes from the kernel in one getrandom(2) (every child start pays for it;
@@ -147,7 +176,7 @@ final class ChildSession {
         guard !closed else { return }
         broker.recording?.noteDeparture(message)
         failure = ("replay-departed", message)
-        kill(pid, SIGKILL)
+        process.kill()
         childGone()
     }
 
@@ -228,7 +257,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            send(Frame(.run, [job.wireValue(randomSeed: randomSeed)]))
+            if !sentRun { send(Frame(.run, [job.wireValue(randomSeed: randomSeed)])) }
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",
@@ -411,8 +440,8 @@ final class ChildSession {
                 return
             }
             result = v[0]
-        case .hello, .run:
-            break // refused above: only the broker sends these
+        case .hello, .run, .spawnChild, .killChild, .zygoteReady, .childSpawned, .childExited:
+            break // refused above: the broker's, or the zygote's, never a script's
         }
     }
 
@@ -663,7 +692,9 @@ final class ChildSession {
         }
         guard !closed else { return }
         if outbox.count > ChildSession.maxOutbox { return violation("child does not read its replies") }
-        broker.reactor.watch(rpc.raw, outbox.isEmpty ? .read : [.read, .write]) { [weak self] r, w, hup in
+        let events = (began ? Reactor.Events.read : []).union(outbox.isEmpty ? [] : Reactor.Events.write)
+        guard !events.isEmpty else { return broker.reactor.unwatch(rpc.raw) }
+        broker.reactor.watch(rpc.raw, events) { [weak self] r, w, hup in
             guard let self else { return }
             if r || hup { self.readable() }
             if w && !self.closed { self.flush() }
@@ -676,7 +707,7 @@ final class ChildSession {
     private func violation(_ reason: String) {
         guard !closed else { return }
         failure = ("protocol-error", reason)
-        kill(pid, SIGKILL)
+        process.kill()
         childGone()
     }
 
@@ -701,7 +732,7 @@ final class ChildSession {
                 broker.onDenied(job.scriptName, message)
             }
         }
-        broker.reap(pid) { [self] exit, usage in
+        broker.reap(process) { [self] exit, usage in
             let result = outcome(exit: exit)
             var fields: [(String, AuditLog.Field)] = [("status", .string(result.status)), ("exit", .string(exit.description))]
             if let usage {

@@ -17,6 +17,21 @@ public enum ChildMain {
     public static let rpcFD: Int32 = 3
 
     public static func run() -> Never {
+        if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.run() }
+        let (client, _) = confine(zygote: false)
+        do {
+            let run = try client.readFrame()
+            guard run.request == .run, !run.isReply, run.values.count == 1 else { fail(client, "expected a job") }
+            runLua(job: run.values[0])
+        } catch {
+            exit(71)
+        }
+        exit(0)
+    }
+
+    /// Takes fd 3, reads the policy from the broker's hello and applies it (a
+    /// zygote its own variant), then acknowledges. Exits on any failure.
+    static func confine(zygote: Bool) -> (RPCClient, (policy: Policy, text: String)) {
         _ = nse_close_from(4)
         let client = RPCClient(fd: FileDescriptor(taking: rpcFD))
         rpcClient = client
@@ -28,21 +43,24 @@ public enum ChildMain {
             let policy: Policy
             do { policy = try PolicyParser.parse(policyText) } catch { fail(client, "policy: \(error)") }
             tzset() // read /etc/localtime now: the sandbox allows no open
+            if zygote {
+                // The instances' own filter, made while the pipe to export it may still be opened.
+                do { Zygote.instanceFilter = try Sandbox.exportFilter(policy) } catch { fail(client, "\(error)") }
+            }
             // New namespaces and an empty root where the kernel allows them.
             var step: UnsafePointer<CChar>? = nil
             if nse_isolate(&step) < 0 {
                 let call = step.map { String(cString: $0) } ?? "isolate"
                 fail(client, "sandbox: \(call): \(String(cString: strerror(errno)))")
             }
-            do { try Sandbox.apply(policy) } catch { fail(client, "\(error)") }
+            do {
+                if zygote { try Sandbox.applyZygote(policy) } else { try Sandbox.apply(policy) }
+            } catch { fail(client, "\(error)") }
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
-            let run = try client.readFrame()
-            guard run.request == .run, !run.isReply, run.values.count == 1 else { fail(client, "expected a job") }
-            runLua(job: run.values[0])
+            return (client, (policy, policyText))
         } catch {
             exit(71)
         }
-        exit(0)
     }
 
     /// Reports why the child cannot start, then exits before any script code runs.
@@ -52,43 +70,11 @@ public enum ChildMain {
     }
 
     static func runLua(job: Value) {
-        guard let L = luaL_newstate() else { exit(72) }
-        luaL_openlibs(L)
-        // package.preload.lpeg: Debian's lpeg, linked in (the sandbox loads no C modules).
-        lua_getglobal(L, "package")
-        lua_getfield(L, -1, "preload")
-        lua_pushcclosure(L, luaopen_lpeg, 0)
-        lua_setfield(L, -2, "lpeg")
-        nse_pop(L, 2)
-        nse_register_preloads(L) // openssl, zlib, ... (CNSEModules)
+        guard let state = LuaState(job: job) else { exit(72) }
         // Every random byte of the instance comes from the broker's seed (replay).
         if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
-
-        // The arguments every bootstrap part receives: primitives, op numbers, shared state.
-        Primitives.push(L)
-        let rt = lua_gettop(L)
-        lua_createtable(L, 0, Int32(Op.allCases.count))
-        for op in Op.allCases {
-            lua_pushinteger(L, lua_Integer(op.rawValue))
-            lua_setfield(L, -2, "\(op)")
-        }
-        let ops = lua_gettop(L)
-        lua_createtable(L, 0, 8)
-        LuaValues.push(L, job)
-        lua_setfield(L, -2, "job")
-        let shared = lua_gettop(L)
-
         for (name, source) in Bootstrap.parts {
-            guard load(L, source, name: name) else { return }
-            lua_pushvalue(L, rt)
-            lua_pushvalue(L, ops)
-            lua_pushvalue(L, shared)
-            if nse_pcall(L, 3, 0, 0) != LUA_OK {
-                var len = 0
-                let msg = nse_tolstring(L, -1, &len).map { String(cString: $0) } ?? "unknown error"
-                try? rpcClient.notify(.result, [.record(["status": "error", "message": .string("nsebox bootstrap \(name): \(msg)")])])
-                return
-            }
+            guard load(state.L, source, name: name), state.callLoadedPart(name) else { return }
         }
     }
 
@@ -100,6 +86,53 @@ public enum ChildMain {
         if status != LUA_OK {
             let msg = nse_tolstring(L, -1, nil).map { String(cString: $0) } ?? "?"
             try? rpcClient.notify(.result, [.record(["status": "error", "message": .string("nsebox bootstrap: \(msg)")])])
+            return false
+        }
+        return true
+    }
+}
+
+/// A Lua state set up for the bootstrap: standard libraries, lpeg and nsebox's C
+/// modules as preloads, and the three values every bootstrap part receives (the
+/// primitives, the op numbers, and the shared table holding the job).
+struct LuaState {
+    let L: OpaquePointer
+    let rt: Int32, ops: Int32, shared: Int32
+
+    init?(job: Value) {
+        guard let L = luaL_newstate() else { return nil }
+        self.L = L
+        luaL_openlibs(L)
+        // package.preload.lpeg: Debian's lpeg, linked in (the sandbox loads no C modules).
+        lua_getglobal(L, "package")
+        lua_getfield(L, -1, "preload")
+        lua_pushcclosure(L, luaopen_lpeg, 0)
+        lua_setfield(L, -2, "lpeg")
+        nse_pop(L, 2)
+        nse_register_preloads(L) // openssl, zlib, ... (CNSEModules)
+        Primitives.push(L)
+        rt = lua_gettop(L)
+        lua_createtable(L, 0, Int32(Op.allCases.count))
+        for op in Op.allCases {
+            lua_pushinteger(L, lua_Integer(op.rawValue))
+            lua_setfield(L, -2, "\(op)")
+        }
+        ops = lua_gettop(L)
+        lua_createtable(L, 0, 8)
+        LuaValues.push(L, job)
+        lua_setfield(L, -2, "job")
+        shared = lua_gettop(L)
+    }
+
+    /// Calls the part on top of the stack with (rt, ops, shared); on an error
+    /// reports it as the instance's result and returns false.
+    func callLoadedPart(_ name: String) -> Bool {
+        lua_pushvalue(L, rt)
+        lua_pushvalue(L, ops)
+        lua_pushvalue(L, shared)
+        if nse_pcall(L, 3, 0, 0) != LUA_OK {
+            let msg = nse_tolstring(L, -1, nil).map { String(cString: $0) } ?? "unknown error"
+            try? rpcClient.notify(.result, [.record(["status": "error", "message": .string("nsebox bootstrap \(name): \(msg)")])])
             return false
         }
         return true

@@ -41,6 +41,26 @@ final class RPCClient {
         return try readFrame()
     }
 
+    // The zygote's reading (commands arrive with descriptors attached).
+
+    /// A whole frame already read, if any.
+    func bufferedFrame() throws -> Frame? { try decoder.next() }
+
+    /// One recvmsg(2): its bytes are decoded later, its descriptors appended.
+    func receiveOnce(descriptors: inout [Int32]) throws {
+        let bytes = try fd.read(max: 1 << 16, descriptors: &descriptors)
+        guard !bytes.isEmpty else { throw WireError(.truncatedFrame, "broker closed the connection") }
+        decoder.feed(bytes)
+    }
+
+    /// In a newly forked instance, fd 3 is the instance's own socket now: what
+    /// the zygote had read or asked on its socket is not the instance's.
+    func restart() {
+        decoder = FrameDecoder()
+        queued = []
+        nextID = 1
+    }
+
     /// Reads one whole frame, blocking.
     func readFrame() throws -> Frame {
         while true {

@@ -235,8 +235,11 @@ public final class ScanEngine {
     private func describeAll() throws -> [ScriptInfo] {
         var infos: [ScriptInfo?] = Array(repeating: nil, count: options.scripts.count)
         var sandboxFailure: String?
+        let sources = options.scripts.map { readBytes($0.path) }
+        // One zygote for the scan: every child, from these describe jobs on, is forked from it.
+        broker.startZygote(scriptSources: sources.compactMap { $0 }, options: scanOptions())
         for (i, file) in options.scripts.enumerated() {
-            guard let source = readBytes(file.path) else {
+            guard let source = sources[i] else {
                 onWarning("cannot read script \(file.path)")
                 continue
             }
@@ -389,11 +392,14 @@ public final class ScanEngine {
     // MARK: jobs
 
     private func commonOptions(_ file: ScriptFile) -> [(String, Value)] {
+        [("selected_by_name", .bool(file.selectedByName)), ("forced", .bool(file.forced))] + scanOptions()
+    }
+
+    /// The options every job of the scan carries, whatever its script.
+    private func scanOptions() -> [(String, Value)] {
         [
             ("verbosity", .int(Int64(options.verbosity))),
             ("debugging", .int(Int64(options.debugging))),
-            ("selected_by_name", .bool(file.selectedByName)),
-            ("forced", .bool(file.forced)),
             ("args", options.scriptArgs),
             ("is_privileged", .bool(RawSender.available)),
             ("have_ssl", .bool(true)),

@@ -1,3 +1,4 @@
+import CSandboxSys
 import Glibc
 
 /// An owned file descriptor: closed exactly once, when the value is consumed by
@@ -40,6 +41,28 @@ public struct FileDescriptor: ~Copyable, Sendable {
         try bytes.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws -> Int? in
             try nonBlockingSyscall("write") { Glibc.send(raw, p.baseAddress, p.count, Int32(MSG_NOSIGNAL)) }
         }
+    }
+
+    /// Writes what it can of `bytes` with the descriptor `passing` attached
+    /// (SCM_RIGHTS, with the first byte); the byte count, or nil when it would block.
+    public func write(_ bytes: ArraySlice<UInt8>, passing: Int32) throws -> Int? {
+        try bytes.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws -> Int? in
+            try nonBlockingSyscall("sendmsg") { nse_send_with_fd(raw, p.baseAddress, p.count, passing) }
+        }
+    }
+
+    /// Reads up to `max` bytes, blocking, and appends the descriptors that came
+    /// with them (close-on-exec; the caller owns them). Empty at end of stream.
+    public func read(max: Int, descriptors: inout [Int32]) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: max)
+        var fds = [Int32](repeating: -1, count: 8)
+        var count: Int32 = 0
+        let n = try buf.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) throws -> Int in
+            try syscall("recvmsg") { nse_recv_with_fds(raw, p.baseAddress, p.count, &fds, 8, &count) }
+        }
+        descriptors += fds.prefix(Int(count))
+        buf.removeSubrange(n...)
+        return buf
     }
 
     /// Writes all of `bytes`, blocking (for blocking descriptors only).
@@ -87,5 +110,10 @@ extension SocketPair {
     /// Keeps the broker's end and closes the child's (once the child holds its own copy).
     public consuming func keepBrokerEnd() -> FileDescriptor {
         broker
+    }
+
+    /// Both ends, each given to `wrap`, which takes ownership of it.
+    public consuming func wrapped<T>(_ wrap: (consuming FileDescriptor) -> T) -> (broker: T, child: T) {
+        (wrap(broker), wrap(child))
     }
 }

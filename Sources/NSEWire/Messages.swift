@@ -50,6 +50,13 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case pcapReceive = 61       // the next captured packet
     case rawSend = 62           // an IP packet or an Ethernet frame
 
+    // The zygote (one per scan): it forks an instance per job and reports its end.
+    case zygoteReady = 70       // zygote -> broker; one-way
+    case spawnChild = 71        // broker -> zygote; one-way, the instance's socket attached (SCM_RIGHTS)
+    case childSpawned = 72      // zygote -> broker; one-way
+    case killChild = 73         // broker -> zygote; one-way
+    case childExited = 74       // zygote -> broker; one-way
+
     // Output.
     case log = 50               // one-way
     case result = 51            // one-way; the last message of a child
@@ -60,7 +67,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     /// Who may send this message.
     public var sender: Sender {
         switch self {
-        case .hello, .run: return .broker
+        case .hello, .run, .spawnChild, .killChild: return .broker
         default: return .child
         }
     }
@@ -69,7 +76,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
     public var expectsReply: Bool {
         switch self {
         case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result,
-             .setPortState, .setPortVersion, .mutexUnlock: return false
+             .setPortState, .setPortVersion, .mutexUnlock,
+             .zygoteReady, .spawnChild, .childSpawned, .killChild, .childExited: return false
         default: return true
         }
     }
@@ -106,6 +114,11 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .pcapOpen: return [.int, .string, .int, .int, .string]          // sock, device, snaplen, promisc (0/1), BPF filter
         case .pcapReceive: return [.int]                                      // sock
         case .rawSend: return [.string, .string, .string, .string]            // "ip"|"ethernet", device, packet or frame, destination ("" = the packet's)
+        case .zygoteReady: return [.int]                                      // modules loaded
+        case .spawnChild: return [.int, .string]                              // instance id, process name
+        case .killChild: return [.int]                                        // instance id
+        case .childSpawned: return [.int, .int]                               // instance id, pid (negative: -errno)
+        case .childExited: return [.int, .int, .int, .int]                    // instance id, wait status, CPU us, peak KiB
         case .log: return [.string, .string]                                  // channel, text
         case .result: return [.table]                                         // status, output, structured
         }

@@ -170,7 +170,7 @@ struct HostileCorpusTests {
         #expect(elapsed < 90, "the scan took \(elapsed) s")
         // Every child is gone once nsebox has exited.
         let leftovers = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).compactMap { Int32($0) }
-            .filter { commandLine($0).contains("attack-") }
+            .filter { processName($0).hasPrefix("attack-") || commandLine($0).contains("attack-") }
         #expect(leftovers.isEmpty, "script processes left: \(leftovers)")
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import NSEPolicy
 import NSESandbox
 import Synchronization
+import CSandboxSys
 import CSyscallProbe
 
 // Every test here runs its body in a child process (an exit test): the sandbox cannot
@@ -448,4 +449,100 @@ func shippedPolicyKillsForbiddenCall(_ name: String) async throws {
     let named = Set(policy.rules.map(\.syscall))
     #expect(policy.defaultAction == .kill)
     #expect(named.isDisjoint(with: forbiddenCalls), "\(named.intersection(forbiddenCalls))")
+}
+
+// MARK: - The zygote and the instances it forks
+
+/// Like `sandboxed`, but confined as a zygote confines an instance: the grandchild
+/// applies the zygote's variant of the policy, then forks with `nse_zygote_fork`
+/// (the instance stacks the policy's own filter, exported before), and `body` runs
+/// in the instance. The grandchild exits with the instance's exit code, or with
+/// 100 + its signal (so a zygote killed by its own call is not mistaken for it).
+func forkedFromZygote(_ policyText: String, _ body: () -> Never) -> Never {
+    sandboxedAsZygote(policyText) { filter, socket in
+        let pid = filter.withUnsafeBytes { nse_zygote_fork(socket, "instance", $0.baseAddress, $0.count, 0) }
+        if pid == 0 { body() }
+        guard pid > 0 else { _exit(98) }
+        var status: Int32 = 0
+        while wait4(pid, &status, 0, nil) == -1 { if errno != EINTR { _exit(95) } }
+        if status & 0x7f == 0 { _exit((status >> 8) & 0xff) }
+        _exit(100 + (status & 0x7f))
+    }
+}
+
+/// Forks; the single-threaded child exports the policy's filter, makes a socket
+/// for an instance, applies the zygote's confinement (exit 92 if any fails) and
+/// runs `body` with the filter and the socket.
+func sandboxedAsZygote(_ policyText: String, _ body: ([UInt8], Int32) -> Never) -> Never {
+    let policy = parsePolicy(policyText)
+    let pid = fork()
+    if pid == 0 {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { _exit(92) }
+        let filter: [UInt8]
+        do {
+            filter = try Sandbox.exportFilter(policy)
+            try Sandbox.applyZygote(policy)
+        } catch { _exit(92) }
+        body(filter, fds[1])
+    }
+    guard pid > 0 else { _exit(94) }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 { if errno != EINTR { _exit(95) } }
+    if status & 0x7f == 0 { _exit((status >> 8) & 0xff) }
+    var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
+    Glibc.signal(status & 0x7f, SIG_DFL)
+    var only = sigset_t()
+    sigemptyset(&only)
+    sigaddset(&only, status & 0x7f)
+    pthread_sigmask(SIG_UNBLOCK, &only, nil)
+    pthread_kill(pthread_self(), status & 0x7f)
+    _exit(96)
+}
+
+/// The calls only a zygote may make.
+let zygoteOnlyCalls = ["clone", "wait4", "kill", "ppoll", "rt_sigaction", "dup2", "getppid", "prlimit64",
+                       "setrlimit", "prctl", "set_robust_list"]
+
+/// A zygote may fork and wait (else it could not serve), under the shipped policy.
+@Test func aZygoteMayForkAndWaitForItsInstance() async {
+    await #expect(processExitsWith: .exitCode(7)) {
+        sandboxedAsZygote(shippedPolicyText()) { _, _ in
+            let pid = fork()
+            if pid == 0 { _exit(7) }
+            var status: Int32 = 0
+            guard pid > 0, wait4(pid, &status, 0, nil) == pid else { _exit(Check.wrongResult) }
+            _exit((status >> 8) & 0xff)
+        }
+    }
+}
+
+/// What the zygote may do beyond the policy, its instances may not: each of those
+/// calls, and every call the shipped policy forbids, kills an instance with SIGSYS.
+@Test(.timeLimit(.minutes(1)), arguments: zygoteOnlyCalls + forbiddenCalls)
+func anInstanceForkedFromTheZygoteIsKilledByTheCallsThePolicyForbids(_ name: String) async throws {
+    let number: Int = nse_probe_number(name)
+    try #require(number >= 0, "\(name) is not in the probe's table")
+    await #expect(processExitsWith: .exitCode(100 + SIGSYS), "\(name)") { [number = number as Int] in
+        forkedFromZygote(shippedPolicyText()) {
+            _ = nse_probe_call(number)
+            _exit(Check.survivedForbiddenCall)
+        }
+    }
+}
+
+/// An instance still has what the policy allows: its fd 3, memory, clocks.
+@Test func anInstanceForkedFromTheZygoteKeepsWhatThePolicyAllows() async {
+    await #expect(processExitsWith: .success) {
+        forkedFromZygote(shippedPolicyText()) {
+            var byte: UInt8 = 1
+            guard write(3, &byte, 1) == 1 else { _exit(Check.wrongResult) }
+            guard let p = mmap(nil, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  p != MAP_FAILED else { _exit(Check.wrongResult) }
+            var ts = timespec()
+            guard clock_gettime(CLOCK_MONOTONIC, &ts) == 0 else { _exit(Check.wrongResult) }
+            _exit(0)
+        }
+    }
 }

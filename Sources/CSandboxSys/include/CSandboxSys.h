@@ -38,4 +38,25 @@ long nse_getrandom(void *buf, unsigned long len);
  *  refuses new namespaces (nothing changed); -1 with errno and *step naming the
  *  call when a later step failed (the caller must not go on). */
 int nse_isolate(const char **step);
+
+/* The zygote (zygote.c). */
+
+/** sendmsg(2) of `len` bytes with `fd` attached (SCM_RIGHTS). As sendmsg. */
+ssize_t nse_send_with_fd(int sock, const void *buf, size_t len, int fd);
+/** recvmsg(2) into `buf`; descriptors that came with the bytes (close-on-exec)
+ *  go to `fds` (at most `max_fds`, the rest closed), their count to *nfds. */
+ssize_t nse_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int max_fds, int *nfds);
+/** Installs a SIGCHLD handler and blocks SIGCHLD (it is let in by nse_zygote_wait). */
+int nse_zygote_prepare(void);
+/** Waits until `fd` is readable (1) or a child changed state (0); -1 on error. */
+int nse_zygote_wait(int fd);
+/** Forks an instance. In the parent: the pid, or -1. In the child: 0, once it
+ *  holds `rpc_fd` as fd 3 (and no other copy), is called `name`, dies with its parent, has
+ *  RLIMIT_NPROC `nproc` (unless negative), and has stacked `filter` (a seccomp
+ *  BPF program of `filter_len` bytes) on the zygote's; it exits with 70 if any
+ *  of that fails. */
+pid_t nse_zygote_fork(int rpc_fd, const char *name, const void *filter, size_t filter_len, long nproc);
+/** wait4(-1, WNOHANG): a pid that ended (0 if none, -1 with errno), with its
+ *  status, CPU microseconds and peak resident KiB. */
+pid_t nse_zygote_reap(int *status, long *cpu_us, long *maxrss_kib);
 #endif

@@ -1,0 +1,218 @@
+import Glibc
+import NSESystem
+import NSEWire
+
+/// The broker's side of the zygote (NSEChild's `Zygote`): a sandboxed process with
+/// Lua, the bootstrap and the scan's nselib modules loaded, which forks a script
+/// instance for each job instead of the broker spawning (exec, namespaces, Lua,
+/// modules) a new child. The instance's socket travels to it with `spawnChild`;
+/// it answers with `childSpawned`, and with `childExited` when the instance ends
+/// (it is the instances' parent, and pid 1 of their PID namespace).
+///
+/// The zygote runs nsebox's bootstrap and nmap's libraries, never a script. While
+/// it loads them it may only ask for modules; once ready it may only report. Any
+/// other message ends it, and the broker spawns children itself from then on.
+final class Zygote {
+    enum State: Equatable { case loading, ready, failed }
+    private(set) var state = State.loading
+    /// Why the zygote is not used (NSEBOX_BROKER_STATS prints it).
+    private(set) var failure: String?
+    /// How many modules it holds once ready.
+    private(set) var modules = 0
+    /// The zygote's own pid (the broker's child).
+    let pid: pid_t
+
+    typealias Usage = (cpu: Double, maxKiB: Int)
+    private unowned let broker: Broker
+    private let rpc: NetSocket.Handle
+    private var decoder = FrameDecoder()
+    /// Frames to write; one with a socket to pass goes out alone, in one sendmsg.
+    private var outbox: [(bytes: [UInt8], passing: NetSocket.Handle?)] = []
+    private var nextID: Int64 = 1
+    private var spawning: [Int64: (pid_t?) -> Void] = [:]
+    private var ended: [Int64: (ChildExit, Usage)] = [:]
+    private var awaiting: [Int64: (ChildExit, Usage?) -> Void] = [:]
+    private var forked: Set<Int64> = []
+    /// Called when the zygote becomes ready or fails.
+    var onChange: () -> Void = {}
+
+    init(broker: Broker, pid: pid_t, rpc: consuming FileDescriptor, policyText: String, job: Value) throws(SystemError) {
+        self.broker = broker
+        self.pid = pid
+        self.rpc = NetSocket.Handle(rpc)
+        try self.rpc.fd.setNonBlocking()
+        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+        send(Frame(.run, [job]))
+    }
+
+    /// A number for the next instance (`spawn`, `kill`, `whenEnded`).
+    func newInstanceID() -> Int64 {
+        defer { nextID += 1 }
+        return nextID
+    }
+
+    /// Forks instance `id` holding `socket` (the child's end of its socketpair);
+    /// `done` gets its pid in the zygote's namespace, or nil if it could not.
+    /// `name`: what ps shows for it (the first 15 bytes).
+    func spawn(_ id: Int64, name: String, socket: NetSocket.Handle, _ done: @escaping (pid_t?) -> Void) {
+        guard state == .ready else { return done(nil) }
+        spawning[id] = done
+        outbox.append((Frame(.spawnChild, [.int(id), .string(name)]).encoded(), socket))
+        flush()
+    }
+
+    /// SIGKILL for the instance (through the zygote, whose PID namespace it is in).
+    func kill(_ id: Int64) {
+        guard forked.contains(id) || spawning[id] != nil, state == .ready else { return }
+        send(Frame(.killChild, [.int(id)]))
+    }
+
+    /// Calls `done` once the instance has ended and the zygote has reaped it.
+    func whenEnded(_ id: Int64, _ done: @escaping (ChildExit, Usage?) -> Void) {
+        if let e = ended.removeValue(forKey: id) { return done(e.0, e.1) }
+        guard state != .failed, forked.contains(id) || spawning[id] != nil else { return done(.signaled(SIGKILL), nil) }
+        awaiting[id] = done
+    }
+
+    // MARK: the socket
+
+    private func send(_ frame: Frame) {
+        outbox.append((frame.encoded(), nil))
+        flush()
+    }
+
+    private func flush() {
+        guard state != .failed else { return }
+        while let (bytes, passing) = outbox.first {
+            let n: Int?
+            do {
+                if let passing {
+                    n = try rpc.fd.write(bytes[...], passing: passing.raw)
+                } else {
+                    n = try rpc.fd.write(bytes[...])
+                }
+            } catch {
+                return fail("the zygote's socket: \(error)")
+            }
+            guard let n else { break }
+            if n == bytes.count { outbox.removeFirst() } else { outbox[0] = (Array(bytes[n...]), nil) }
+        }
+        broker.reactor.watch(rpc.raw, outbox.isEmpty ? .read : [.read, .write]) { [weak self] r, w, hup in
+            guard let self else { return }
+            if r || hup { self.readable() }
+            if w { self.flush() }
+        }
+    }
+
+    private func readable() {
+        while state != .failed {
+            let bytes: [UInt8]?
+            do { bytes = try rpc.fd.read(max: 1 << 16) } catch { return fail("the zygote's socket: \(error)") }
+            guard let bytes else { return }
+            if bytes.isEmpty { return fail("the zygote ended") }
+            decoder.feed(bytes)
+            do {
+                while state != .failed, let frame = try decoder.next() { try handle(frame) }
+            } catch {
+                return fail("protocol violation: \(error)")
+            }
+        }
+    }
+
+    private func handle(_ frame: Frame) throws {
+        guard !frame.isReply, let op = frame.request, op.sender == .child else {
+            return fail("protocol violation: message \(frame.op)")
+        }
+        try frame.validateArguments()
+        let v = frame.values
+        switch (op, state) {
+        case (.helloAck, .loading):
+            break
+        case (.loadModule, .loading):
+            let name = v[0].text ?? ""
+            let answer = broker.files.module(name).map { [Value.bytes($0.source), .string($0.chunkName), .string("t")] }
+                ?? [.none, .string("module '\(name)' not found in nselib")]
+            send(Frame.reply(to: op, requestID: frame.requestID, answer))
+        case (_, .loading) where op.expectsReply:
+            // A module that wants more than its source at load time is left to the instances.
+            send(Frame.reply(to: op, requestID: frame.requestID, [.none, .string("nsebox: not while the zygote loads nselib")]))
+        case (.log, .loading):
+            break
+        case (.zygoteReady, .loading):
+            modules = Int(v[0].int ?? 0)
+            state = .ready
+            onChange()
+        case (.result, .loading):
+            fail("the zygote could not start: \(v[0]["message"].text ?? v[0]["status"].text ?? "?")")
+        case (.childSpawned, .ready):
+            let id = v[0].int ?? 0, pid = v[1].int ?? -1
+            guard let done = spawning.removeValue(forKey: id) else { return fail("protocol violation: unknown instance \(id)") }
+            if pid > 0 {
+                forked.insert(id)
+            } else if let waiting = awaiting.removeValue(forKey: id) {
+                waiting(.exited(-1), nil)
+            }
+            done(pid > 0 ? pid_t(pid) : nil)
+        case (.childExited, .ready):
+            let id = v[0].int ?? 0
+            guard forked.remove(id) != nil else { return fail("protocol violation: unknown instance \(id)") }
+            let usage: Usage = (Double(v[2].int ?? 0) / 1e6, Int(v[3].int ?? 0))
+            let exit = ChildExit(waitStatus: Int32(truncatingIfNeeded: v[1].int ?? 0))
+            if let done = awaiting.removeValue(forKey: id) { done(exit, usage) } else { ended[id] = (exit, usage) }
+        default:
+            fail("protocol violation: \(op) while the zygote is \(state)")
+        }
+    }
+
+    /// Gives up on the zygote: it is killed (its instances die with it, as pid 1
+    /// of their namespace or through their parent-death signal), and every
+    /// waiting spawn or end is answered now.
+    private func fail(_ why: String) {
+        guard state != .failed else { return }
+        state = .failed
+        failure = why
+        broker.reactor.unwatch(rpc.raw)
+        Glibc.kill(pid, SIGKILL)
+        broker.reap(pid) { _, _ in }
+        outbox = []
+        let waitingSpawns = spawning
+        spawning = [:]
+        for done in waitingSpawns.values { done(nil) }
+        let waitingEnds = awaiting
+        awaiting = [:]
+        forked = []
+        for done in waitingEnds.values { done(.signaled(SIGKILL), nil) }
+        onChange()
+    }
+
+    /// Ends the zygote now (the broker, and its reactor, are going away).
+    func shutdown() {
+        guard state != .failed else { return }
+        state = .failed
+        failure = "shut down"
+        Glibc.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}
+
+/// The process of one script instance: a child the broker spawned itself, or one
+/// its zygote forked (then the zygote kills and reaps it).
+enum InstanceProcess {
+    case spawned(pid_t)
+    case forked(Zygote, id: Int64, pid: pid_t)
+
+    /// The pid as its parent sees it (for a forked instance, in the zygote's namespace).
+    var pid: pid_t {
+        switch self {
+        case .spawned(let pid), .forked(_, _, let pid): return pid
+        }
+    }
+
+    func kill() {
+        switch self {
+        case .spawned(let pid): Glibc.kill(pid, SIGKILL)
+        case .forked(let zygote, let id, _): zygote.kill(id)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import CLua
+import CNSEModules
+import CSandboxSys
+import Glibc
+import NSEPolicy
+import NSESandbox
+import NSESystem
+import NSEWire
+
+/// The zygote: one sandboxed process per scan that sets up Lua, the bootstrap and
+/// the scan's nselib modules once, then forks a script instance per job.
+///
+/// It runs no script code, only nsebox's bootstrap and nmap's libraries, so what
+/// an instance inherits is the same for all of them. Its filter is the policy's
+/// plus `Sandbox.zygoteRules` (fork, wait, kill, ...); each instance stacks the
+/// policy's own filter on it before it reads a byte from the broker
+/// (`nse_zygote_fork`), so an instance can do exactly what a spawned child can.
+enum Zygote {
+    static let argument = "--zygote"
+    /// The policy's filter as BPF, for the instances (made before confinement).
+    nonisolated(unsafe) static var instanceFilter: [UInt8] = []
+
+    static func run() -> Never {
+        let (client, policy) = ChildMain.confine(zygote: true)
+        guard nse_zygote_prepare() == 0 else { ChildMain.fail(client, "zygote: sigaction: \(String(cString: strerror(errno)))") }
+        let job: Value
+        do {
+            let frame = try client.readFrame()
+            guard frame.request == .run, !frame.isReply, frame.values.count == 1 else { ChildMain.fail(client, "expected a job") }
+            job = frame.values[0]
+        } catch { exit(71) }
+        guard let state = LuaState(job: job) else { exit(72) }
+        // Every part but the last, which runs the instance.
+        let parts = Bootstrap.parts.dropLast()
+        for (name, source) in parts {
+            guard ChildMain.load(state.L, source, name: name), state.callLoadedPart(name) else { exit(0) }
+        }
+        let preloaded = preload(state, job["preload"].arrayPart.compactMap(\.text))
+        // The instance's code, compiled once: the job swap and the last part.
+        guard ChildMain.load(state.L, swapJob, name: "job"),
+              ChildMain.load(state.L, Bootstrap.parts.last!.1, name: Bootstrap.parts.last!.0) else { exit(0) }
+        let runPart = lua_gettop(state.L), swap = runPart - 1
+        // libcrypto finds its ChaCha20 (and builds its tables of algorithms) on the
+        // first seed: once here, not in every instance.
+        let warm = [UInt8](repeating: 0, count: 32)
+        guard nse_random_seed(warm, warm.count) == 0 else { exit(72) }
+        do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
+        let nproc = policy.policy.limits.last { $0.resource == .nproc }.map { Int(clamping: $0.value) } ?? -1
+        serve(client, policyText: policy.text, nproc: nproc) {
+            instance(state, swap: swap, runPart: runPart, client: client, policyText: policy.text)
+        }
+    }
+
+    /// Loads the modules (and what they require) into the zygote; a module that
+    /// fails to load here (it asked the broker for more than its source) is left
+    /// for the instances to load themselves. Returns how many are loaded.
+    static func preload(_ state: LuaState, _ names: [String]) -> Int {
+        guard ChildMain.load(state.L, #"""
+            local names = ...
+            for _, name in ipairs(names) do
+              if not pcall(require, name) then package.loaded[name] = nil end
+            end
+            collectgarbage()
+            local n = 0
+            for _ in pairs(package.loaded) do n = n + 1 end
+            return n
+            """#, name: "preload") else { return 0 }
+        LuaValues.push(state.L, .array(names.map { .string($0) }))
+        guard nse_pcall(state.L, 1, 1, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
+        var isNum: Int32 = 0
+        let n = nse_tointegerx(state.L, -1, &isNum)
+        nse_pop(state.L, 1)
+        return Int(n)
+    }
+
+    /// The zygote's loop: fork on `spawnChild`, kill on `killChild`, report every
+    /// instance's end. Ends with the broker's connection (its instances die with it).
+    static func serve(_ client: RPCClient, policyText: String, nproc: Int, instance: () -> Never) -> Never {
+        var descriptors: [Int32] = []
+        var live: [pid_t: Int64] = [:]
+        do {
+            while true {
+                var status: Int32 = 0, cpu = 0, rss = 0
+                while true {
+                    let pid = nse_zygote_reap(&status, &cpu, &rss)
+                    guard pid > 0 else { break }
+                    if let id = live.removeValue(forKey: pid) {
+                        try client.notify(.childExited, [.int(id), .int(Int64(status)), .int(Int64(cpu)), .int(Int64(rss))])
+                    }
+                }
+                guard let frame = try client.bufferedFrame() else {
+                    if nse_zygote_wait(ChildMain.rpcFD) == 1 { try client.receiveOnce(descriptors: &descriptors) }
+                    continue
+                }
+                guard !frame.isReply, (try? frame.validateArguments()) != nil, let id = frame.values[0].int else { exit(73) }
+                switch frame.request {
+                case .spawnChild:
+                    guard !descriptors.isEmpty else { exit(73) }
+                    let fd = descriptors.removeFirst()
+                    let name = String((frame.values[1].text ?? "").prefix(15))
+                    let pid = instanceFilter.withUnsafeBytes { nse_zygote_fork(fd, name, $0.baseAddress, $0.count, nproc) }
+                    if pid == 0 { client.restart(); instance() }
+                    let failed = errno
+                    close(fd)
+                    if pid > 0 { live[pid] = id }
+                    try client.notify(.childSpawned, [.int(id), .int(pid > 0 ? Int64(pid) : -Int64(failed))])
+                case .killChild:
+                    if let pid = live.first(where: { $0.value == id })?.key { kill(pid, SIGKILL) }
+                default:
+                    exit(73)
+                }
+            }
+        } catch {
+            exit(0)
+        }
+    }
+
+    /// In a forked instance (already confined): the broker's hello on the new
+    /// socket, then the job, swapped into the shared table, then the last part.
+    static func instance(_ state: LuaState, swap: Int32, runPart: Int32, client: RPCClient, policyText: String) -> Never {
+        do {
+            let hello = try client.readFrame()
+            guard hello.request == .hello, !hello.isReply, (try? hello.validateArguments()) != nil,
+                  hello.values[0].int == WireLimits.protocolVersion, hello.values[1].text == policyText
+            else { ChildMain.fail(client, "bad hello from broker") }
+            try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
+            let run = try client.readFrame()
+            guard run.request == .run, !run.isReply, run.values.count == 1 else { ChildMain.fail(client, "expected a job") }
+            let job = run.values[0]
+            if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
+            let L = state.L
+            lua_pushvalue(L, swap)
+            lua_pushvalue(L, state.shared)
+            LuaValues.push(L, job)
+            guard nse_pcall(L, 2, 0, 0) == LUA_OK else { exit(72) }
+            lua_pushvalue(L, runPart)
+            _ = state.callLoadedPart(Bootstrap.parts.last!.0)
+        } catch {
+            _exit(71)
+        }
+        // Not exit(3): the atexit handlers are the zygote's (OpenSSL's cleanup
+        // alone would cost more than the instance), and every byte is written.
+        _exit(0)
+    }
+
+    /// The bootstrap parts keep the table `S.job` they saw when the zygote loaded
+    /// them: the instance's job replaces its contents, not the table.
+    static let swapJob = #"""
+        local S, new = ...
+        local job = S.job
+        for k in pairs(job) do job[k] = nil end
+        for k, v in pairs(new) do job[k] = v end
+        """#
+}
