@@ -60,6 +60,10 @@ public final class Broker {
     let modules = CompiledModules()
     /// How many module loads so far got the broker's bytecode (NSEBOX_BROKER_STATS).
     public var bytecodeLoads: Int { modules.hits }
+    /// How many nselib modules instances asked the broker for (none that the zygote holds).
+    public internal(set) var instanceModuleLoads = 0
+    /// How many modules the zygote holds (0 without one).
+    public var zygoteModules: Int { zygote?.state == .ready ? zygote!.modules : 0 }
     /// Raw IP and Ethernet sending, for every child (only the broker holds raw sockets).
     let raw = RawSender()
     /// Open libpcap handles by device, snapshot length, promiscuity and filter.

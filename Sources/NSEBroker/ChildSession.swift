@@ -236,7 +236,8 @@ final class ChildSession {
     private func handle(_ frame: Frame) throws {
         guard !frame.isReply, let op = frame.request, op.sender == .child else {
             let name = frame.request.map { "\($0)" } ?? "?"
-            return violation("protocol violation: the child sent \(name) (message \(frame.op)), which only the broker may send")
+            let who = frame.request?.sender == .zygote ? "the zygote" : "the broker"
+            return violation("protocol violation: the child sent \(name) (message \(frame.op)), which only \(who) may send")
         }
         try frame.validateArguments()
         guard ChildSession.permitted[op]?.contains(state) == true else {
@@ -358,6 +359,7 @@ final class ChildSession {
             answer([.array(broker.ports(job.hostKey, v[0].text ?? "", v[1].text ?? ""))])
         case .loadModule:
             let name = v[0].text ?? ""
+            if job.mode != .compile { broker.instanceModuleLoads += 1 }
             if let m = broker.files.module(name) {
                 // Bytecode compiled by the broker's own compile job, once it has it;
                 // a compile job itself always gets the source.

@@ -120,7 +120,7 @@ final class Zygote {
     }
 
     private func handle(_ frame: Frame) throws {
-        guard !frame.isReply, let op = frame.request, op.sender == .child else {
+        guard !frame.isReply, let op = frame.request, op.sender != .broker else {
             return fail("protocol violation: message \(frame.op)")
         }
         try frame.validateArguments()

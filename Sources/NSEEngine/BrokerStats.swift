@@ -13,7 +13,11 @@ enum BrokerStats {
         // Give freed heap back first, so that the number is what is in use.
         _ = malloc_trim(0)
         FileHandleStderr.write("nsebox broker: \(phase): \(descriptors()) descriptors, \(residentKiB()) KiB resident\n")
-        if let broker { FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n") }
+        if let broker {
+            FileHandleStderr.write("nsebox broker: \(phase): nselib modules in the zygote: \(broker.zygoteModules)\n")
+            FileHandleStderr.write("nsebox broker: \(phase): nselib loads by instances: \(broker.instanceModuleLoads)\n")
+            FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n")
+        }
     }
 
     static func descriptors() -> Int {

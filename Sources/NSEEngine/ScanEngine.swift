@@ -23,6 +23,8 @@ public final class ScanEngine {
     /// How each host is reached, learnt once (after its port scan filled the neighbour table).
     private var routes: [String: HostRoute] = [:]
     private var hostIndex: [String: Int] = [:]
+    /// Script instances completed so far, in every phase.
+    private var instancesDone = 0
 
     public init(options: ScanOptions) throws {
         self.options = options
@@ -334,6 +336,9 @@ public final class ScanEngine {
                         let job = instanceJob(script, rule: r, target: target, port: port, scope: scope)
                         broker.submit(job) { [unowned self] outcome in
                             done += 1
+                            instancesDone += 1
+                            // bench/run's scale workload: is the broker the same after 1,000 and 10,000?
+                            if instancesDone == 1_000 || instancesDone == 10_000 { BrokerStats.report("after \(instancesDone) instances") }
                             guard let result = self.result(of: outcome, script: script, target: target, port: port) else { return }
                             if let place { place(hostIndex, port, result) } else { collected.append(result) }
                         }

@@ -68,6 +68,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     public var sender: Sender {
         switch self {
         case .hello, .run, .spawnChild, .killChild: return .broker
+        case .zygoteReady, .childSpawned, .childExited: return .zygote
         default: return .child
         }
     }
@@ -124,7 +125,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
         }
     }
 
-    public enum Sender: Sendable { case broker, child }
+    /// `zygote`: only the zygote, never a script's child; the zygote may also
+    /// send the child's messages it needs while it loads (helloAck, loadModule, ...).
+    public enum Sender: Sendable { case broker, child, zygote }
 }
 
 /// The shape of one argument.

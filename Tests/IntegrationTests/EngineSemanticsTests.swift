@@ -142,20 +142,41 @@ struct EngineSemanticsTests {
     }
 }
 
-/// nselib compiled once by the broker's compile job: the instances after it load
-/// bytecode and still give nmap's results.
-@Suite("nselib compiled once")
+/// The last number of the broker's stats line that starts with `prefix`.
+func brokerStat(_ stderr: String, _ prefix: String) -> Int? {
+    stderr.components(separatedBy: "\n").first { $0.hasPrefix("nsebox broker: " + prefix) }
+        .flatMap { Int($0.split(separator: " ").last ?? "") }
+}
+
+/// nselib loaded once for the scan: by the zygote, or (without one) compiled by
+/// the broker's compile job for the instances after it. Either way the
+/// instances give nmap's results.
+@Suite("nselib loaded once")
 struct CompiledModulesTests {
-    @Test func laterInstancesLoadTheBrokersBytecodeAndMatchNmap() throws {
+    @Test func theZygoteHoldsTheModulesAndInstancesAskForNone() throws {
+        let nginx = try NginxService(title: "loaded once", port: .httpLikely)
+        let args = ["--script", "http-title,http-headers,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
+        let nmap = try runNmap(args)
+        let ours = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours)")
+        #expect((brokerStat(ours.stderr, "after host scripts: nselib modules in the zygote: ") ?? 0) > 20, "\(ours.stderr)")
+        #expect(brokerStat(ours.stderr, "after host scripts: nselib loads by instances: ") == 0, "\(ours.stderr)")
+        for id in ["http-title", "http-headers", "http-methods"] {
+            let line = { (report: String) in report.split(separator: "\n").filter { $0.contains("\(id):") && !$0.contains("Date:") } }
+            #expect(line(ours.stdout) == line(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+        }
+        #expect(ours.stdout.contains("|_http-title: loaded once"), "\(ours.stdout)")
+    }
+
+    @Test func withoutAZygoteLaterInstancesLoadTheBrokersBytecodeAndMatchNmap() throws {
         let nginx = try NginxService(title: "compiled once", port: .httpLikely)
         let args = ["--script", "http-title,http-headers,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
         let nmap = try runNmap(args)
         // One child at a time: the compile job runs after the first instance.
-        let ours = try runNsebox(["--max-children", "1"] + args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        let ours = try runNsebox(["--max-children", "1"] + args, environment: ["NSEBOX_BROKER_STATS": "1", "NSEBOX_ZYGOTE": "0"])
         #expect(ours.exitCode == 0, "\(ours)")
-        let loads = ours.stderr.components(separatedBy: "\n")
-            .first { $0.hasPrefix("nsebox broker: after host scripts: nselib loads from bytecode: ") }
-            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(brokerStat(ours.stderr, "after host scripts: nselib modules in the zygote: ") == 0, "\(ours.stderr)")
+        let loads = brokerStat(ours.stderr, "after host scripts: nselib loads from bytecode: ") ?? 0
         #expect(loads > 0, "\(ours.stderr)")
         for id in ["http-title", "http-methods"] {
             let line = { (report: String) in report.split(separator: "\n").filter { $0.contains("\(id):") } }
