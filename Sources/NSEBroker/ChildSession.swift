@@ -43,6 +43,8 @@ final class ChildSession {
     /// zygote after its job has already been written to its socket.)
     private var began = false
     private var sentRun = false
+    /// What the reactor watches the socket for now (set again only when it changes).
+    private var watched: Reactor.Events = []
     private(set) var state = State.starting
     private var decoder = FrameDecoder()
     private var outbox: [UInt8] = []
@@ -230,6 +232,9 @@ final class ChildSession {
             } catch {
                 return violation("\(error)")
             }
+            // A short read took all there was: poll (level-triggered) says when
+            // there is more, so one read, not a second that says EAGAIN, per request.
+            if bytes.count < 1 << 16 { return }
         }
     }
 
@@ -695,6 +700,8 @@ final class ChildSession {
         guard !closed else { return }
         if outbox.count > ChildSession.maxOutbox { return violation("child does not read its replies") }
         let events = (began ? Reactor.Events.read : []).union(outbox.isEmpty ? [] : Reactor.Events.write)
+        guard events != watched else { return }
+        watched = events
         guard !events.isEmpty else { return broker.reactor.unwatch(rpc.raw) }
         broker.reactor.watch(rpc.raw, events) { [weak self] r, w, hup in
             guard let self else { return }
@@ -720,6 +727,7 @@ final class ChildSession {
         broker.reactor.cancel(timeoutTimer)
         broker.reactor.cancel(wallTimer)
         broker.reactor.unwatch(rpc.raw)
+        watched = []
         for s in sockets.values { s.closeNow() }
         sockets = [:]
         for c in captures.values { c.close(); broker.releaseCapture(c.handle) }

@@ -21,6 +21,9 @@ public final class Reactor {
     private struct Watch { var events: Events; var handler: Handler }
     private var watches: [Int32: Watch] = [:]
     private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
+    /// The timers by deadline (a binary min-heap); a cancelled one stays until it
+    /// comes to the top, where it is dropped.
+    private var due: [(deadline: Double, id: Int)] = []
     private var nextTimer = 1
     private var stopped = false
 
@@ -47,11 +50,22 @@ public final class Reactor {
     public func after(_ seconds: Double, _ fire: @escaping () -> Void) -> Int {
         let id = nextTimer
         nextTimer += 1
-        timers[id] = (Reactor.now() + max(0, seconds), fire)
+        let deadline = Reactor.now() + max(0, seconds)
+        timers[id] = (deadline, fire)
+        due.append((deadline, id))
+        siftUp(due.count - 1)
         return id
     }
 
-    public func cancel(_ timer: Int?) { if let t = timer { timers[t] = nil } }
+    public func cancel(_ timer: Int?) {
+        guard let t = timer else { return }
+        timers[t] = nil
+        // Cancelled entries wait in the heap until they reach its top; when they
+        // are most of it (a timeout per socket call), it is rebuilt.
+        if due.count > 64 && due.count > 4 * timers.count {
+            due = timers.map { (deadline: $0.value.deadline, id: $0.key) }.sorted { $0.deadline < $1.deadline }
+        }
+    }
 
     public func stop() { stopped = true }
 
@@ -85,17 +99,50 @@ public final class Reactor {
     }
 
     private func nextTimeoutMillis() -> Int32 {
-        guard let soonest = timers.values.map(\.deadline).min() else { return 1000 }
+        dropCancelled()
+        guard let soonest = due.first?.deadline else { return 1000 }
         let ms = (soonest - Reactor.now()) * 1000
         return Int32(max(0, min(1000, ms.rounded(.up))))
     }
 
+    /// Fires the timers whose deadline has passed, earliest first. One that a
+    /// handler adds with no delay waits for the next round.
     private func fireDueTimers() {
         let now = Reactor.now()
-        let due = timers.filter { $0.value.deadline <= now }.sorted { $0.value.deadline < $1.value.deadline }
-        for (id, t) in due {
-            guard timers.removeValue(forKey: id) != nil else { continue }
-            t.fire()
+        while true {
+            dropCancelled()
+            guard let top = due.first, top.deadline <= now else { return }
+            popTop()
+            if let t = timers.removeValue(forKey: top.id) { t.fire() }
+        }
+    }
+
+    private func dropCancelled() {
+        while let top = due.first, timers[top.id] == nil { popTop() }
+    }
+
+    private func popTop() {
+        due.swapAt(0, due.count - 1)
+        due.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < due.count && due[l].deadline < due[m].deadline { m = l }
+            if r < due.count && due[r].deadline < due[m].deadline { m = r }
+            if m == i { return }
+            due.swapAt(i, m)
+            i = m
+        }
+    }
+
+    private func siftUp(_ start: Int) {
+        var i = start
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if due[parent].deadline <= due[i].deadline { return }
+            due.swapAt(i, parent)
+            i = parent
         }
     }
 }
