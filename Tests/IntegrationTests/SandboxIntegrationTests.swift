@@ -37,6 +37,19 @@ struct SandboxIntegrationTests {
         #expect(access(written, F_OK) != 0, "io.open created \(written)")
     }
 
+    /// Instances are forked from one zygote: what one changes in the Lua state it
+    /// started with (a metatable, a module, package.loaded, a global) stays in
+    /// its own process. check.nse runs a runlevel after taint.nse and looks
+    /// (under nmap, where all scripts share one Lua state, it reports all four).
+    @Test func whatAnInstanceChangesNeverReachesTheInstancesForkedAfterIt() throws {
+        let ours = try runNsebox(["--script", testScripts("zygote"), "-p", "1", "127.0.0.1"],
+                                 environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        #expect(ours.stderr.contains("nsebox broker: zygote ready"), "\(ours.stderr)")
+        #expect(ours.stdout.contains("|_taint: changed"), "\(ours.stdout)")
+        #expect(ours.stdout.contains("|_check: clean"), "\(ours.stdout)")
+    }
+
     /// While a script sleeps, its process is looked at from outside: it holds only
     /// its RPC socket, has seccomp on, no new privileges, no capabilities, and when
     /// the broker is root it runs as nobody.

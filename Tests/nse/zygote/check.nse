@@ -1,0 +1,14 @@
+description = [[Test script: runs after taint.nse (a later runlevel) and reports
+whether anything it changed reached this instance.]]
+categories = {"safe"}
+dependencies = {"taint"}
+hostrule = function() return true end
+action = function()
+  local stdnse = require "stdnse"
+  local seen = {}
+  if ("x"):upper() ~= "X" then seen[#seen + 1] = "string metatable" end
+  if stdnse.format_output(true, "x") == "tainted" then seen[#seen + 1] = "stdnse" end
+  if package.loaded.shortport == "tainted" then seen[#seen + 1] = "package.loaded" end
+  if rawget(_G, "tainted") then seen[#seen + 1] = "a global" end
+  return #seen == 0 and "clean" or ("tainted: " .. table.concat(seen, ", "))
+end
