@@ -520,7 +520,7 @@ let zygoteOnlyCalls = ["clone", "wait4", "kill", "ppoll", "rt_sigaction", "dup2"
 
 /// What the zygote may do beyond the policy, its instances may not: each of those
 /// calls, and every call the shipped policy forbids, kills an instance with SIGSYS.
-@Test(.timeLimit(.minutes(1)), arguments: zygoteOnlyCalls + forbiddenCalls)
+@Test(.timeLimit(.minutes(10)), arguments: zygoteOnlyCalls + forbiddenCalls)
 func anInstanceForkedFromTheZygoteIsKilledByTheCallsThePolicyForbids(_ name: String) async throws {
     let number: Int = nse_probe_number(name)
     try #require(number >= 0, "\(name) is not in the probe's table")
