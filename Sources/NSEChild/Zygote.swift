@@ -45,6 +45,9 @@ enum Zygote {
         // first seed: once here, not in every instance.
         let warm = [UInt8](repeating: 0, count: 32)
         guard nse_random_seed(warm, warm.count) == 0 else { exit(72) }
+        // What loading freed goes back to the kernel: every fork copies, and every
+        // instance tears down, a page-table entry per resident page.
+        _ = malloc_trim(0)
         do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
         let nproc = policy.policy.limits.last { $0.resource == .nproc }.map { Int(clamping: $0.value) } ?? -1
         serve(client, policyText: policy.text, nproc: nproc) {
@@ -171,3 +174,6 @@ enum Zygote {
         for k, v in pairs(new) do job[k] = v end
         """#
 }
+
+/// glibc's malloc_trim(3) (malloc.h is not part of the Glibc module).
+@_silgen_name("malloc_trim") private func malloc_trim(_ pad: Int) -> Int32
