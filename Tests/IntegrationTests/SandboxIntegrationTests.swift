@@ -50,6 +50,43 @@ struct SandboxIntegrationTests {
         #expect(ours.stdout.contains("|_check: clean"), "\(ours.stdout)")
     }
 
+    /// The zygote killed in the middle of a scan: the instances it had forked end
+    /// as errors (they die with it, pid 1 of their namespace), the broker spawns
+    /// the rest itself, and the scan completes with their results.
+    @Test func aZygoteThatDiesLeavesTheBrokerSpawningTheRest() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-zygote-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out").path, err = directory.appendingPathComponent("err").path
+        let hosts = (1...6).map { "127.0.0.\($0)" }
+        let broker = try ChildProcess(executable: try nseboxExecutableURL().path,
+                                      arguments: ["--max-children", "2", "--script", testScripts("probe") + "sleepy.nse",
+                                                  "-p", "1"] + hosts,
+                                      environment: ["NSEBOX_BROKER_STATS": "1"], stdoutPath: out, stderrPath: err)
+        defer { broker.terminate() }
+        // The zygote once two instances sleep in it.
+        var zygote: pid_t?
+        let deadline = Date().addingTimeInterval(20)
+        while zygote == nil && Date() < deadline {
+            for pid in childPids(of: broker.pid) where commandLine(pid).contains("--zygote")
+                && childPids(of: pid).filter({ processName($0).hasPrefix("sleepy#") }).count == 2 {
+                zygote = pid
+            }
+            if zygote == nil { usleep(20_000) }
+        }
+        let killed = try #require(zygote, "no zygote with two sleeping instances appeared")
+        kill(killed, SIGKILL)
+        #expect(broker.wait(timeout: 60))
+        broker.finish()
+        #expect(broker.exitCode == 0)
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        let stderr = try String(contentsOfFile: err, encoding: .utf8)
+        let slept = report.components(separatedBy: "\n").filter { $0 == "|_sleepy: slept" }.count
+        let failed = report.components(separatedBy: "\n").filter { $0 == "|_sleepy: ERROR: Script execution failed (use -d to debug)" }.count
+        #expect(failed == 2 && slept == 4, "\(report)\n\(stderr)")
+        #expect(stderr.contains("nsebox broker: zygote not used: the zygote ended"), "\(stderr)")
+    }
+
     /// While a script sleeps, its process is looked at from outside: it holds only
     /// its RPC socket, has seccomp on, no new privileges, no capabilities, and when
     /// the broker is root it runs as nobody.
