@@ -178,11 +178,14 @@ public final class Broker {
         if let zygote, zygote.state == .ready {
             let ends = pair.wrapped { NetSocket.Handle($0) }
             let id = zygote.newInstanceID()
-            let session = begin(job, label: label, rpc: ends.broker, process: .forked(zygote, id: id, pid: 0),
-                                spawnTime: spawnTime, completion)
-            zygote.spawn(id, name: label, socket: ends.child) { [weak session, unowned zygote] pid in
+            // The fork is asked for first: a session that ends at once (a replay
+            // that departs on its script's hash) then kills and reaps a known instance.
+            weak var session: ChildSession?
+            zygote.spawn(id, name: label, socket: ends.child) { [unowned zygote] pid in
                 session?.forked(pid: pid, failure: zygote.failure)
             }
+            session = begin(job, label: label, rpc: ends.broker, process: .forked(zygote, id: id, pid: 0),
+                            spawnTime: spawnTime, completion)
             return
         }
         let pid: pid_t

@@ -43,7 +43,15 @@ final class Zygote {
         try self.rpc.fd.setNonBlocking()
         send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
         send(Frame(.run, [job]))
+        // Jobs wait while it loads: a zygote that never gets ready must not hold the scan.
+        broker.reactor.after(Zygote.loadingLimit) { [weak self] in
+            guard let self, self.state == .loading else { return }
+            self.fail("the zygote did not finish loading within \(Int(Zygote.loadingLimit)) s")
+        }
     }
+
+    /// Seconds the zygote may take to load nselib and compile the scripts.
+    static let loadingLimit = 60.0
 
     /// A number for the next instance (`spawn`, `kill`, `whenEnded`).
     func newInstanceID() -> Int64 {
