@@ -105,18 +105,16 @@ public final class Broker {
     /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
 
-    /// Starts the scan's zygote, which loads the nselib modules these scripts
-    /// require and compiles the scripts (it runs none of them); jobs submitted
-    /// from now on wait for it, then are forked from it. If it cannot start, the
-    /// broker spawns every child itself. `options` are the job options common to
-    /// every instance of the scan.
-    public func startZygote(scripts: [(path: String, source: [UInt8])], options: [(String, Value)]) {
+    /// Starts the scan's zygote, which loads the nselib modules these scripts'
+    /// sources require (read, not run: the zygote runs no script code, and only
+    /// nselib from nmap's own install); jobs submitted from now on wait for it,
+    /// then are forked from it. If it cannot start, the broker spawns every child
+    /// itself. `options` are the job options common to every instance of the scan.
+    public func startZygote(scriptSources: [[UInt8]], options: [(String, Value)]) {
         guard Broker.zygoteEnabled, zygote == nil else { return }
         // stdnse too: the bootstrap's last part requires it for every instance.
-        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scripts.map(\.source), files: files)
-        let compile = Value.array(scripts.map { .record([("path", .string($0.path)), ("source", .bytes($0.source))]) })
-        let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
-                                ("scripts", compile)] + options)
+        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
+        let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) }))] + options)
         do {
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: ["--zygote"], credentials: credentials,

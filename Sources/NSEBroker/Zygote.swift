@@ -137,9 +137,16 @@ final class Zygote {
         case (.helloAck, .loading):
             break
         case (.loadModule, .loading):
+            // Only nselib from nmap's own install (the last data directory): a
+            // module from --datadir, NMAPDIR or ~/.nmap, which whoever wrote it
+            // controls, is left to the instances, confined by the policy alone.
             let name = v[0].text ?? ""
-            let answer = broker.files.module(name).map { [Value.bytes($0.source), .string($0.chunkName), .string("t")] }
-                ?? [.none, .string("module '\(name)' not found in nselib")]
+            var answer: [Value] = [.none, .string("module '\(name)' not found in nselib")]
+            if let m = broker.files.module(name) {
+                answer = m.chunkName.hasPrefix("@" + (broker.files.directories.last ?? "/") + "/")
+                    ? [.bytes(m.source), .string(m.chunkName), .string("t")]
+                    : [.none, .string("nsebox: the zygote loads nselib only from nmap's install")]
+            }
             send(Frame.reply(to: op, requestID: frame.requestID, answer))
         case (_, .loading) where op.expectsReply:
             // A module that wants more than its source at load time is left to the instances.

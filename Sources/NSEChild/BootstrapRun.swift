@@ -87,12 +87,6 @@ local function load_script()
   local env = setmetatable({
     SCRIPT_PATH = job.script_path, SCRIPT_NAME = job.script_name, SCRIPT_TYPE = job.script_type,
   }, {__index = _G})
-  -- Compiled by the zygote from the same source: only its environment is the instance's.
-  local pre = S.compiled and S.compiled[job.script_path]
-  if pre and pre.source == job.script_source then
-    debug.setupvalue(pre.chunk, 1, env)
-    return env, pre.chunk
-  end
   local chunk, err = load(job.script_source, "@" .. job.script_path, "t", env)
   if not chunk then error(err, 0) end
   return env, chunk

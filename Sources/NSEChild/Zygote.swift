@@ -10,8 +10,9 @@ import NSEWire
 /// The zygote: one sandboxed process per scan that sets up Lua, the bootstrap and
 /// the scan's nselib modules once, then forks a script instance per job.
 ///
-/// It runs no script code, only nsebox's bootstrap and nmap's libraries, so what
-/// an instance inherits is the same for all of them. Its filter is the policy's
+/// It neither runs nor compiles script code, only nsebox's bootstrap and nselib
+/// from nmap's own install (the broker refuses it any other module), so what an
+/// instance inherits is the same for all of them and nothing of an attacker's. Its filter is the policy's
 /// plus `Sandbox.zygoteRules` (fork, wait, kill, ...); each instance stacks the
 /// policy's own filter on it before it reads a byte from the broker
 /// (`nse_zygote_fork`), so an instance can do exactly what a spawned child can.
@@ -36,7 +37,6 @@ enum Zygote {
             guard ChildMain.load(state.L, source, name: name), state.callLoadedPart(name) else { exit(0) }
         }
         let preloaded = preload(state, job["preload"].arrayPart.compactMap(\.text))
-        compileScripts(state, job["scripts"])
         // The instance's code, compiled once: the job swap and the last part.
         guard ChildMain.load(state.L, swapJob, name: "job"),
               ChildMain.load(state.L, Bootstrap.parts.last!.1, name: Bootstrap.parts.last!.0) else { exit(0) }
@@ -75,24 +75,6 @@ enum Zygote {
         let n = nse_tointegerx(state.L, -1, &isNum)
         nse_pop(state.L, 1)
         return Int(n)
-    }
-
-    /// Compiles the scan's scripts, never running them, into `S.compiled[path]`
-    /// with the source they came from: an instance whose job carries the same
-    /// source runs that chunk in its own environment instead of compiling it.
-    static func compileScripts(_ state: LuaState, _ scripts: Value) {
-        guard ChildMain.load(state.L, #"""
-            local S, scripts = ...
-            local compiled = {}
-            for _, s in ipairs(scripts) do
-              local f = load(s.source, "@" .. s.path, "t", {})
-              if f then compiled[s.path] = {source = s.source, chunk = f} end
-            end
-            S.compiled = compiled
-            """#, name: "compile") else { return }
-        lua_pushvalue(state.L, state.shared)
-        LuaValues.push(state.L, scripts)
-        if nse_pcall(state.L, 2, 0, 0) != LUA_OK { nse_pop(state.L, 1) }
     }
 
     /// The zygote's loop: fork on `spawnChild`, kill on `killChild`, report every

@@ -239,8 +239,7 @@ public final class ScanEngine {
         var sandboxFailure: String?
         let sources = options.scripts.map { readBytes($0.path) }
         // One zygote for the scan: every child, from these describe jobs on, is forked from it.
-        broker.startZygote(scripts: zip(options.scripts, sources).compactMap { file, source in source.map { (file.path, $0) } },
-                           options: scanOptions())
+        broker.startZygote(scriptSources: sources.compactMap { $0 }, options: scanOptions())
         for (i, file) in options.scripts.enumerated() {
             guard let source = sources[i] else {
                 onWarning("cannot read script \(file.path)")

@@ -168,6 +168,31 @@ struct CompiledModulesTests {
         #expect(ours.stdout.contains("|_http-title: loaded once"), "\(ours.stdout)")
     }
 
+    /// A module from --datadir (whoever wrote it controls it) never runs in the
+    /// zygote, even where it stands in for one of nmap's: the instances load it
+    /// themselves, confined by the policy alone, and use it.
+    @Test func theZygoteLoadsNoModuleFromADataDirectory() throws {
+        let dir = try scratchDirectory("datadir")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("nselib"), withIntermediateDirectories: true)
+        try "return {marker = 'from the data directory'}\n"
+            .write(to: dir.appendingPathComponent("nselib/shortport.lua"), atomically: true, encoding: .utf8)
+        let script = dir.appendingPathComponent("uses-shortport.nse")
+        try """
+            categories = {"safe"}
+            hostrule = function() return true end
+            action = function() return require("shortport").marker end
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let ours = try runNsebox(["--datadir", dir.path, "--script", script.path, "-p", "1", "127.0.0.1", "127.0.0.2"],
+                                 environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        #expect(ours.stdout.components(separatedBy: "\n").filter { $0 == "|_uses-shortport: from the data directory" }.count == 2,
+                "\(ours.stdout)")
+        #expect(ours.stderr.contains("nsebox broker: zygote ready"), "\(ours.stderr)")
+        // Each of the two instances asked the broker for it (the describe job too).
+        #expect((brokerStat(ours.stderr, "after host scripts: nselib loads by instances: ") ?? 0) >= 2, "\(ours.stderr)")
+    }
+
     @Test func withoutAZygoteLaterInstancesLoadTheBrokersBytecodeAndMatchNmap() throws {
         let nginx = try NginxService(title: "compiled once", port: .httpLikely)
         let args = ["--script", "http-title,http-headers,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
