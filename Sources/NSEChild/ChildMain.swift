@@ -19,14 +19,24 @@ public enum ChildMain {
     public static func run() -> Never {
         if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.run() }
         let (client, _) = confine(zygote: false)
-        do {
-            let run = try client.readFrame()
-            guard run.request == .run, !run.isReply, run.values.count == 1 else { fail(client, "expected a job") }
-            runLua(job: run.values[0])
-        } catch {
-            exit(71)
-        }
+        runLua(job: readJob(client))
         exit(0)
+    }
+
+    /// The policy text of the broker's `hello`; any other frame ends the process.
+    static func readHello(_ client: RPCClient) -> String {
+        guard let hello = try? client.readFrame() else { exit(71) }
+        guard hello.request == .hello, !hello.isReply, (try? hello.validateArguments()) != nil,
+              hello.values[0].int == WireLimits.protocolVersion, let policyText = hello.values[1].text
+        else { fail(client, "bad hello from broker") }
+        return policyText
+    }
+
+    /// The job of the broker's `run`; any other frame ends the process.
+    static func readJob(_ client: RPCClient) -> Value {
+        guard let run = try? client.readFrame() else { exit(71) }
+        guard run.request == .run, !run.isReply, run.values.count == 1 else { fail(client, "expected a job") }
+        return run.values[0]
     }
 
     /// Takes fd 3, reads the policy from the broker's hello and applies it (a
@@ -36,10 +46,7 @@ public enum ChildMain {
         let client = RPCClient(fd: FileDescriptor(taking: rpcFD))
         rpcClient = client
         do {
-            let hello = try client.readFrame()
-            guard hello.request == .hello, !hello.isReply, (try? hello.validateArguments()) != nil,
-                  hello.values[0].int == WireLimits.protocolVersion, let policyText = hello.values[1].text
-            else { fail(client, "bad hello from broker") }
+            let policyText = readHello(client)
             let policy: Policy
             do { policy = try PolicyParser.parse(policyText) } catch { fail(client, "policy: \(error)") }
             tzset() // read /etc/localtime now: the sandbox allows no open

@@ -24,12 +24,7 @@ enum Zygote {
     static func run() -> Never {
         let (client, policy) = ChildMain.confine(zygote: true)
         guard nse_zygote_prepare() == 0 else { ChildMain.fail(client, "zygote: sigaction: \(String(cString: strerror(errno)))") }
-        let job: Value
-        do {
-            let frame = try client.readFrame()
-            guard frame.request == .run, !frame.isReply, frame.values.count == 1 else { ChildMain.fail(client, "expected a job") }
-            job = frame.values[0]
-        } catch { exit(71) }
+        let job = ChildMain.readJob(client)
         guard let state = LuaState(job: job) else { exit(72) }
         // Every part but the last, which runs the instance.
         let parts = Bootstrap.parts.dropLast()
@@ -123,14 +118,10 @@ enum Zygote {
     /// socket, then the job, swapped into the shared table, then the last part.
     static func instance(_ state: LuaState, swap: Int32, runPart: Int32, client: RPCClient, policyText: String) -> Never {
         do {
-            let hello = try client.readFrame()
-            guard hello.request == .hello, !hello.isReply, (try? hello.validateArguments()) != nil,
-                  hello.values[0].int == WireLimits.protocolVersion, hello.values[1].text == policyText
-            else { ChildMain.fail(client, "bad hello from broker") }
+            // The policy the zygote applied, or none of this instance runs.
+            guard ChildMain.readHello(client) == policyText else { ChildMain.fail(client, "bad hello from broker") }
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
-            let run = try client.readFrame()
-            guard run.request == .run, !run.isReply, run.values.count == 1 else { ChildMain.fail(client, "expected a job") }
-            let job = run.values[0]
+            let job = ChildMain.readJob(client)
             if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
             let L = state.L
             lua_pushvalue(L, swap)
