@@ -104,6 +104,10 @@ public final class Broker {
 
     /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
+    /// NSEBOX_HUGE_TEXT=0: the zygote leaves its code in the file's pages (for a
+    /// profiler, which can name code there; see nse_hugetext).
+    static let zygoteArguments = getenv("NSEBOX_HUGE_TEXT").map { String(cString: $0) == "0" } == true
+        ? ["--zygote", "--no-huge-text"] : ["--zygote"]
 
     /// Starts the scan's zygote, which loads the nselib modules these scripts'
     /// sources require (read, not run: the zygote runs no script code, and only
@@ -117,7 +121,7 @@ public final class Broker {
         let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) }))] + options)
         do {
             let pair = try SocketPair()
-            let pid = try executable.spawn(rpc: pair.child, arguments: ["--zygote"], credentials: credentials,
+            let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
                                            keepStderr: config.childStderr)
             let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd(), policyText: config.policyText, job: job)
             z.onChange = { [unowned self, unowned z] in

@@ -17,7 +17,10 @@ public enum ChildMain {
     public static let rpcFD: Int32 = 3
 
     public static func run() -> Never {
-        if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.run() }
+        if CommandLine.arguments.dropFirst().first == Zygote.argument {
+            Zygote.hugeText = !CommandLine.arguments.contains("--no-huge-text")
+            Zygote.run()
+        }
         let (client, _) = confine(zygote: false)
         runLua(job: readJob(client))
         exit(0)
@@ -53,6 +56,8 @@ public enum ChildMain {
             if zygote {
                 // The instances' own filter, made while the pipe to export it may still be opened.
                 do { Zygote.instanceFilter = try Sandbox.exportFilter(policy) } catch { fail(client, "\(error)") }
+                // Code on huge pages, shared by every instance (a speed-up only: on failure, as before).
+                if Zygote.hugeText { _ = nse_hugetext() }
             }
             // New namespaces and an empty root where the kernel allows them.
             var step: UnsafePointer<CChar>? = nil

@@ -48,7 +48,7 @@ final class RPCClient {
 
     /// One recvmsg(2): its bytes are decoded later, its descriptors appended.
     func receiveOnce(descriptors: inout [Int32]) throws {
-        let bytes = try fd.read(max: 1 << 16, descriptors: &descriptors)
+        let bytes = try fd.read(max: 4096, descriptors: &descriptors)  // the zygote's commands are small
         guard !bytes.isEmpty else { throw WireError(.truncatedFrame, "broker closed the connection") }
         decoder.feed(bytes)
     }

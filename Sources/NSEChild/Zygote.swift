@@ -20,6 +20,9 @@ enum Zygote {
     static let argument = "--zygote"
     /// The policy's filter as BPF, for the instances (made before confinement).
     nonisolated(unsafe) static var instanceFilter: [UInt8] = []
+    /// `--zygote --no-huge-text` (the broker's NSEBOX_HUGE_TEXT=0) leaves the code
+    /// in the file's pages, where profilers can name it.
+    nonisolated(unsafe) static var hugeText = true
 
     static func run() -> Never {
         let (client, policy) = ChildMain.confine(zygote: true)

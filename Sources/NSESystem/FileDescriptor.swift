@@ -63,14 +63,18 @@ public struct FileDescriptor: ~Copyable, Sendable {
     /// Reads up to `max` bytes, blocking, and appends the descriptors that came
     /// with them (close-on-exec; the caller owns them). Empty at end of stream.
     public func read(max: Int, descriptors: inout [Int32]) throws -> [UInt8] {
-        var buf = [UInt8](repeating: 0, count: max)
         var fds = [Int32](repeating: -1, count: 8)
         var count: Int32 = 0
-        let n = try buf.withUnsafeMutableBytes { (p: UnsafeMutableRawBufferPointer) throws -> Int in
-            try syscall("recvmsg") { nse_recv_with_fds(raw, p.baseAddress, p.count, &fds, 8, &count) }
+        var failure: SystemError?
+        // Uninitialised, as in read(max:): the zygote reads here between forks,
+        // and every page it writes after a fork is a copy.
+        let buf = [UInt8](unsafeUninitializedCapacity: max) { p, n in
+            do {
+                n = try syscall("recvmsg") { nse_recv_with_fds(raw, p.baseAddress, p.count, &fds, 8, &count) }
+            } catch { failure = (error as? SystemError) ?? SystemError("recvmsg", errno: EIO); n = 0 }
         }
+        if let failure { throw failure }
         descriptors += fds.prefix(Int(count))
-        buf.removeSubrange(n...)
         return buf
     }
 
