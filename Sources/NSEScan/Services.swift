@@ -38,30 +38,48 @@ public struct ServiceTable: Sendable {
     }
 
     /// Parses services-file text. SCTP lines are skipped: we scan TCP and UDP only.
+    /// Read as bytes: the file has 27,000 lines, and splitting it as Characters
+    /// cost every scan tens of milliseconds before its first packet.
     public init(parsing text: String) {
         var entries: [Entry] = []
-        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            if let entry = Self.parseLine(line) { entries.append(entry) }
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+                if let entry = Self.parseLine(UnsafeBufferPointer(rebasing: bytes[start..<end])) { entries.append(entry) }
+                start = end + 1
+            }
         }
         self.init(entries: entries)
     }
 
-    private static func parseLine(_ line: Substring) -> Entry? {
-        let content = line.prefix { $0 != "#" }
-        let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
+    /// `name port/proto [frequency]`, fields separated by spaces or tabs, `#` to
+    /// the end of the line a comment.
+    private static func parseLine(_ line: UnsafeBufferPointer<UInt8>) -> Entry? {
+        var fields: [Range<Int>] = []
+        var i = 0
+        while i < line.count, line[i] != 0x23, fields.count < 3 {  // "#"
+            if line[i] == 0x20 || line[i] == 0x09 { i += 1; continue }
+            let begin = i
+            while i < line.count, line[i] != 0x20, line[i] != 0x09, line[i] != 0x23 { i += 1 }
+            fields.append(begin..<i)
+        }
         guard fields.count >= 2 else { return nil }
-        let portAndProto = fields[1].split(separator: "/", omittingEmptySubsequences: false)
-        guard portAndProto.count == 2,
-              portAndProto[0].allSatisfy({ $0.isASCII && $0.isNumber }),
-              let port = Int(portAndProto[0]), (0...65535).contains(port),
-              let proto = PortProtocol(rawValue: String(portAndProto[1]))
+        func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: line[r]), as: UTF8.self) }
+        let portField = line[fields[1]]
+        guard let slash = portField.firstIndex(of: 0x2F), slash > fields[1].lowerBound, slash - fields[1].lowerBound <= 5,
+              portField[..<slash].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let port = Int(text(fields[1].lowerBound..<slash)), (0...65535).contains(port),
+              let proto = PortProtocol(rawValue: text((slash + 1)..<fields[1].upperBound))
         else { return nil }
         var frequency = 0.0
         if fields.count >= 3 {
-            guard let value = Double(fields[2]), value >= 0 else { return nil }
+            guard let value = Double(text(fields[2])), value >= 0 else { return nil }
             frequency = value
         }
-        return Entry(name: String(fields[0]), port: port, proto: proto, frequency: frequency)
+        return Entry(name: text(fields[0]), port: port, proto: proto, frequency: frequency)
     }
 
     /// The service name listed for the port, or nil if the file has none.
