@@ -219,12 +219,12 @@ final class ChildSession {
     // MARK: input
 
     private func readable() {
-        while !closed {
-            let bytes: [UInt8]?
-            do { bytes = try rpc.fd.read(max: 1 << 16) } catch { return childGone() }
-            guard let bytes else { return }
-            if bytes.isEmpty { return childGone() }
-            decoder.feed(bytes)
+        // A few reads at most, then the other descriptors get their turn.
+        for _ in 0..<16 where !closed {
+            let count: Int?
+            do { count = try decoder.fill { try rpc.fd.read(into: $0) } } catch { return childGone() }
+            guard let count else { return }
+            if count == 0 { return childGone() }
             do {
                 while !closed, let frame = try decoder.next() { try handle(frame) }
             } catch let e as WireError {
@@ -232,9 +232,9 @@ final class ChildSession {
             } catch {
                 return violation("\(error)")
             }
-            // A short read took all there was: poll (level-triggered) says when
+            // A read that took all there was: poll (level-triggered) says when
             // there is more, so one read, not a second that says EAGAIN, per request.
-            if bytes.count < 1 << 16 { return }
+            if decoder.bufferedCount == 0 { return }
         }
     }
 
@@ -681,7 +681,7 @@ final class ChildSession {
 
     private func send(_ frame: Frame) {
         guard !closed else { return }
-        outbox.append(contentsOf: frame.encoded())
+        frame.encode(into: &outbox)
         flush()
     }
 

@@ -114,11 +114,10 @@ final class Zygote {
 
     private func readable() {
         while state != .failed {
-            let bytes: [UInt8]?
-            do { bytes = try rpc.fd.read(max: 1 << 16) } catch { return fail("the zygote's socket: \(error)") }
-            guard let bytes else { return }
-            if bytes.isEmpty { return fail("the zygote ended") }
-            decoder.feed(bytes)
+            let count: Int?
+            do { count = try decoder.fill { try rpc.fd.read(into: $0) } } catch { return fail("the zygote's socket: \(error)") }
+            guard let count else { return }
+            if count == 0 { return fail("the zygote ended") }
             do {
                 while state != .failed, let frame = try decoder.next() { try handle(frame) }
             } catch {

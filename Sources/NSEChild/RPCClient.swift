@@ -65,10 +65,9 @@ final class RPCClient {
     func readFrame() throws -> Frame {
         while true {
             if let f = try decoder.next() { return f }
-            guard let bytes = try fd.read(max: 1 << 16), !bytes.isEmpty else {
+            guard let count = try decoder.fill({ try fd.read(into: $0) }), count > 0 else {
                 throw WireError(.truncatedFrame, "broker closed the connection")
             }
-            decoder.feed(bytes)
         }
     }
 }

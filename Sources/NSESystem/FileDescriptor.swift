@@ -25,6 +25,11 @@ public struct FileDescriptor: ~Copyable, Sendable {
         _ = try syscall("fcntl(F_SETFL)") { fcntl(raw, F_SETFL, flags | O_NONBLOCK) }
     }
 
+    /// Reads into `buffer`: the byte count, nil when it would block, 0 at end of stream.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int? {
+        try nonBlockingSyscall("read") { Glibc.read(raw, buffer.baseAddress, buffer.count) }
+    }
+
     /// Reads up to `max` bytes; nil when it would block, empty at end of stream.
     public func read(max: Int) throws -> [UInt8]? {
         // Uninitialised: zeroing 64 KiB for a 30-byte reply cost more than the reply.

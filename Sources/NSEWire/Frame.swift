@@ -24,14 +24,20 @@ public struct Frame: Equatable, Sendable {
 
     /// The frame's bytes, length prefix included.
     public func encoded() -> [UInt8] {
-        var body: [UInt8] = [op]
-        body.appendBigEndian(requestID)
-        for v in values { v.encode(into: &body) }
         var out: [UInt8] = []
-        out.reserveCapacity(body.count + 4)
-        out.appendBigEndian(UInt32(body.count))
-        out.append(contentsOf: body)
+        encode(into: &out)
         return out
+    }
+
+    /// Appends the frame's bytes, length prefix included (the length is written
+    /// once the body is: one buffer, no copy).
+    public func encode(into out: inout [UInt8]) {
+        let at = out.count
+        out.append(contentsOf: [0, 0, 0, 0, op] as [UInt8])
+        out.appendBigEndian(requestID)
+        for v in values { v.encode(into: &out) }
+        let length = UInt32(out.count - at - 4)
+        for i in 0..<4 { out[at + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
     }
 
     /// Checks the values against the request's argument list.
@@ -48,17 +54,38 @@ public struct Frame: Equatable, Sendable {
 /// Turns a byte stream into frames. Bytes may arrive in any split; the length is
 /// checked against the limit before the body is buffered in full.
 public struct FrameDecoder: Sendable {
+    /// Bytes `start..<end` are received and not yet decoded; the rest is room that
+    /// `fill` reads into, so a read neither allocates nor copies.
     private var buffer: [UInt8] = []
     private var start = 0
+    private var end = 0
     public let maxBody: Int
 
     public init(maxBody: Int = WireLimits.maxFrameBody) { self.maxBody = maxBody }
 
     /// Bytes received but not yet part of a whole frame.
-    public var bufferedCount: Int { buffer.count - start }
+    public var bufferedCount: Int { end - start }
 
     public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        buffer.append(contentsOf: bytes)
+        makeRoom(bytes.count)
+        buffer.replaceSubrange(end..<(end + bytes.count), with: bytes)
+        end += bytes.count
+    }
+
+    /// Reads into the buffer's free room: `read` gets at least 4 KiB (more when
+    /// the frame under way needs it) and returns how many bytes it put there,
+    /// nil if none were there (it would block), 0 at end of stream.
+    public mutating func fill(_ read: (UnsafeMutableRawBufferPointer) throws -> Int?) rethrows -> Int? {
+        var wanted = 4096
+        if bufferedCount >= WireLimits.lengthPrefix {
+            let length = (0..<4).reduce(0) { $0 << 8 | Int(buffer[start + $1]) }
+            if length <= maxBody { wanted = max(wanted, min(4 + length - bufferedCount, 1 << 20)) }
+        }
+        makeRoom(wanted)
+        let at = end
+        let n = try buffer.withUnsafeMutableBytes { try read(UnsafeMutableRawBufferPointer(rebasing: $0[at...])) }
+        if let n { end += n }
+        return n
     }
 
     /// The next whole frame, or nil when more bytes are needed.
@@ -73,7 +100,7 @@ public struct FrameDecoder: Sendable {
         let bodyStart = start + 4
         let body = buffer[bodyStart..<bodyStart + length]
         start = bodyStart + length
-        defer { compact() }
+        defer { if start == end { start = 0; end = 0; if buffer.count > 1 << 16 { buffer = [] } } }
         let op = body[body.startIndex]
         guard Op(rawValue: op & 0x7f) != nil else { throw WireError(.unknownOperation, "\(op)") }
         var reader = ValueReader(body.dropFirst(5))
@@ -84,18 +111,24 @@ public struct FrameDecoder: Sendable {
         return Frame(op: op, requestID: id, values: values)
     }
 
+    /// At least `count` bytes of room after `end`: the undecoded bytes move to
+    /// the front, and the buffer grows only when that is not enough.
+    private mutating func makeRoom(_ count: Int) {
+        if buffer.count - end >= count { return }
+        if start > 0 {
+            buffer.withUnsafeMutableBytes { p in
+                p.baseAddress!.copyMemory(from: p.baseAddress! + start, byteCount: end - start)
+            }
+            end -= start
+            start = 0
+            if buffer.count - end >= count { return }
+        }
+        buffer += [UInt8](repeating: 0, count: max(end + count, 2 * buffer.count) - buffer.count)
+    }
+
     /// Call when the stream ends: throws if it ended inside a frame.
     public func finish() throws {
         if bufferedCount > 0 { throw WireError(.truncatedFrame, "\(bufferedCount) bytes left") }
     }
 
-    private mutating func compact() {
-        if start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 16)
-            start = 0
-        } else if start > 1 << 16 && start * 2 > buffer.count {
-            buffer.removeFirst(start)
-            start = 0
-        }
-    }
 }

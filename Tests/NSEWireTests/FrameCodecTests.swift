@@ -186,6 +186,43 @@ func decoderYieldsTheSameFramesForAnyChunkSize(_ chunk: Int) throws {
     try decoder.finish()
 }
 
+/// `fill` reads straight into the decoder's buffer: whatever sizes the reads
+/// come in (a reader that gives at most `chunk` bytes, and sometimes nothing),
+/// the frames are the same, a frame larger than the buffer makes it grow, and
+/// a frame never spans more reads than it must.
+@Test(arguments: [1, 7, 100, 4096, 1 << 20])
+func decoderFilledByReadsOfAnySizeYieldsTheSameFrames(_ chunk: Int) throws {
+    let big = Frame(.send, requestID: 7, [.int(1), .bytes((0..<300_000).map { UInt8(truncatingIfNeeded: $0 * 7) })])
+    let expected = streamOfFrames + [big] + streamOfFrames
+    let bytes = expected.flatMap { $0.encoded() }
+    var decoder = FrameDecoder()
+    var frames: [Frame] = []
+    var offset = 0, reads = 0
+    while offset < bytes.count {
+        reads += 1
+        let n = decoder.fill { room -> Int? in
+            #expect(room.count >= 4096)
+            if reads % 3 == 0 { return nil }  // would block: nothing read
+            let n = min(chunk, room.count, bytes.count - offset)
+            room.copyBytes(from: bytes[offset..<(offset + n)])
+            return n
+        }
+        offset += n ?? 0
+        while let f = try decoder.next() { frames.append(f) }
+    }
+    #expect(frames == expected)
+    #expect(decoder.bufferedCount == 0)
+    if chunk == 1 << 20 { #expect(reads <= 6, "\(reads) reads") }
+    try decoder.finish()
+}
+
+@Test func encodingIntoABufferAppendsTheSameBytes() {
+    var out: [UInt8] = [9, 9]
+    for f in streamOfFrames { f.encode(into: &out) }
+    #expect(out == [9, 9] + streamOfFrames.flatMap { $0.encoded() })
+    #expect(Array(Frame(.close, requestID: 1, [.int(1)]).encoded().prefix(4)) == [0, 0, 0, 14])
+}
+
 @Test func decoderReturnsNilUntilTheFrameIsComplete() throws {
     let bytes = Frame(.close, requestID: 9, [.int(4)]).encoded()
     var decoder = FrameDecoder()
