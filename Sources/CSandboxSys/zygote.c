@@ -89,6 +89,19 @@ pid_t nse_zygote_fork(int rpc_fd, const char *name, const void *filter, size_t f
     if (dup2(rpc_fd, 3) != 3) _exit(70);
     if (rpc_fd != 3) close(rpc_fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(70);
+    char pooled_name[NSE_NAME_BYTES + 1];
+    if (name == NULL) {
+        /* Forked ahead of its job: the broker writes its name first, when it has one. */
+        size_t got = 0;
+        while (got < NSE_NAME_BYTES) {
+            ssize_t n = read(3, pooled_name + got, NSE_NAME_BYTES - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) _exit(0); /* the scan ended without needing it */
+            got += (size_t)n;
+        }
+        pooled_name[NSE_NAME_BYTES] = 0;
+        name = pooled_name;
+    }
     (void)prctl(PR_SET_NAME, name, 0, 0, 0); /* ps shows the instance, not "nsebox-child" */
     if (getppid() != parent) _exit(70);
     if (nproc >= 0) {

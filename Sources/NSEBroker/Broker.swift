@@ -129,6 +129,7 @@ public final class Broker {
                     FileHandleStderrBroker.write(z.state == .ready ? "nsebox broker: zygote ready, \(z.modules) modules loaded\n"
                                                                    : "nsebox broker: zygote not used: \(z.failure ?? "?")\n")
                 }
+                refillPool()
                 startQueued()
             }
             zygote = z
@@ -171,10 +172,68 @@ public final class Broker {
     /// and the compile jobs.
     public static let statsEnabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
 
+    // MARK: the pool
+
+    /// An instance the zygote forked before any job needed it. It waits, under the
+    /// zygote's filter, for 16 bytes of name on its socket (nse_zygote_fork), then
+    /// stacks the policy's filter and reads its hello and job like any instance.
+    private final class Pooled {
+        let id: Int64
+        let socket: NetSocket.Handle
+        /// Its pid once the zygote has forked it; nil before.
+        var pid: pid_t?
+        /// Whom to tell when the fork is answered, once a job has taken it.
+        var onFork: ((pid_t?) -> Void)?
+        init(id: Int64, socket: NetSocket.Handle) { self.id = id; self.socket = socket }
+    }
+    private var pool: [Pooled] = []
+    /// NSEBOX_POOL: how many instances wait forked ahead of their jobs (default 2;
+    /// 0: each fork is asked for when its job starts). A job that takes one starts
+    /// without waiting for a fork, which the zygote makes meanwhile, off the path.
+    static let poolSize = getenv("NSEBOX_POOL").flatMap { Int(String(cString: $0)) }.map { max(0, min($0, 64)) } ?? 2
+    /// How many instances started from the pool (NSEBOX_BROKER_STATS prints it).
+    public private(set) var pooledStarts = 0
+
+    private func refillPool() {
+        guard let zygote, zygote.state == .ready else { return }
+        while pool.count < Broker.poolSize {
+            guard let pair = try? SocketPair() else { return }
+            let ends = pair.wrapped { NetSocket.Handle($0) }
+            let entry = Pooled(id: zygote.newInstanceID(), socket: ends.broker)
+            pool.append(entry)
+            zygote.spawn(entry.id, name: "", socket: ends.child) { [weak self] pid in
+                entry.pid = pid
+                if pid == nil { self?.pool.removeAll { $0 === entry } }
+                entry.onFork?(pid)
+            }
+        }
+    }
+
+    /// Starts `job` in a pooled instance, if there is one; false if not.
+    private func startPooled(_ job: ScriptJob, label: String, spawnTime: Double,
+                             _ completion: @escaping (ScriptOutcome) -> Void) -> Bool {
+        guard let zygote, zygote.state == .ready, !pool.isEmpty else { return false }
+        let entry = pool.removeFirst()
+        // Its name first (what ps shows), then the session's hello and job.
+        let name = Array(label.utf8.prefix(15))
+        do { try entry.socket.fd.writeAll(name + [UInt8](repeating: 0, count: 16 - name.count)) } catch { return false }
+        let session = begin(job, label: label, rpc: entry.socket, process: .forked(zygote, id: entry.id, pid: 0),
+                            spawnTime: spawnTime, completion)
+        if let pid = entry.pid {
+            session.forked(pid: pid, failure: nil)
+        } else {
+            entry.onFork = { [weak session, unowned zygote] pid in session?.forked(pid: pid, failure: zygote.failure) }
+        }
+        pooledStarts += 1
+        refillPool()
+        return true
+    }
+
     private func start(_ job: ScriptJob, _ completion: @escaping (ScriptOutcome) -> Void) {
         let spawnTime = Reactor.now()
         started += 1
         let label = "\(job.scriptName)#\(started)"
+        if startPooled(job, label: label, spawnTime: spawnTime, completion) { return }
         let pair: SocketPair
         do { pair = try SocketPair() } catch { return finished(nil, ScriptOutcome(status: "crashed", message: "\(error)"), completion) }
         if let zygote, zygote.state == .ready {

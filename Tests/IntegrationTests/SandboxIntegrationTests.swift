@@ -50,6 +50,26 @@ struct SandboxIntegrationTests {
         #expect(ours.stdout.contains("|_check: clean"), "\(ours.stdout)")
     }
 
+    /// Instances forked ahead of their jobs (the pool) run them as any other: the
+    /// same report as with the pool off (NSEBOX_POOL=0), and the broker counts
+    /// the starts it took from the pool. (scriptProcessIsConfinedWhileItRuns looks
+    /// at one such instance from outside: named after its job, two filters.)
+    @Test func instancesForkedAheadOfTheirJobsRunThemAsAnyOther() throws {
+        let args = ["--script", testScripts("zygote"), "-p", "1", "127.0.0.1"]
+        let pooled = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        let unpooled = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1", "NSEBOX_POOL": "0"])
+        #expect(pooled.exitCode == 0 && unpooled.exitCode == 0, "\(pooled.stderr)\n\(unpooled.stderr)")
+        func starts(_ stderr: String) -> Int? {
+            stderr.split(separator: "\n").last { $0.contains("instances started from the pool: ") }
+                .flatMap { Int($0.split(separator: " ").last ?? "") }
+        }
+        #expect((starts(pooled.stderr) ?? 0) >= 2, "\(pooled.stderr)")
+        #expect(starts(unpooled.stderr) == 0, "\(unpooled.stderr)")
+        let results = { (out: String) in out.split(separator: "\n").filter { $0.hasPrefix("|") } }
+        #expect(results(pooled.stdout) == results(unpooled.stdout), "\(pooled.stdout)\n\(unpooled.stdout)")
+        #expect(pooled.stdout.contains("|_check: clean"), "\(pooled.stdout)")
+    }
+
     /// The zygote killed in the middle of a scan: the instances it had forked end
     /// as errors (they die with it, pid 1 of their namespace), the broker spawns
     /// the rest itself, and the scan completes with their results.

@@ -458,9 +458,21 @@ func shippedPolicyKillsForbiddenCall(_ name: String) async throws {
 /// (the instance stacks the policy's own filter, exported before), and `body` runs
 /// in the instance. The grandchild exits with the instance's exit code, or with
 /// 100 + its signal (so a zygote killed by its own call is not mistaken for it).
-func forkedFromZygote(_ policyText: String, _ body: () -> Never) -> Never {
-    sandboxedAsZygote(policyText) { filter, socket in
-        let pid = filter.withUnsafeBytes { nse_zygote_fork(socket, "instance", $0.baseAddress, $0.count, 0) }
+/// `pooledName`: the instance is forked as the pool forks it (no name given), and
+/// these bytes are written to its socket for it to take as its name (nil: the
+/// socket is closed instead, with nothing written).
+func forkedFromZygote(_ policyText: String, pooledName: [UInt8]? = nil, pooled: Bool = false, _ body: () -> Never) -> Never {
+    // The name is written (as the broker would) before the zygote confines itself.
+    let prelude: (Int32) -> Void = { peer in
+        guard pooled else { return }
+        if let pooledName { guard write(peer, pooledName, pooledName.count) == pooledName.count else { _exit(97) } }
+        close(peer)
+    }
+    sandboxedAsZygote(policyText, prelude: prelude) { filter, socket, _ in
+        let pid = filter.withUnsafeBytes {
+            pooled ? nse_zygote_fork(socket, nil, $0.baseAddress, $0.count, 0)
+                   : nse_zygote_fork(socket, "instance", $0.baseAddress, $0.count, 0)
+        }
         if pid == 0 { body() }
         guard pid > 0 else { _exit(98) }
         var status: Int32 = 0
@@ -472,19 +484,22 @@ func forkedFromZygote(_ policyText: String, _ body: () -> Never) -> Never {
 
 /// Forks; the single-threaded child exports the policy's filter, makes a socket
 /// for an instance, applies the zygote's confinement (exit 92 if any fails) and
-/// runs `body` with the filter and the socket.
-func sandboxedAsZygote(_ policyText: String, _ body: ([UInt8], Int32) -> Never) -> Never {
+/// runs `body` with the filter, the socket and the socket's other end (given to
+/// `prelude` first, before the confinement).
+func sandboxedAsZygote(_ policyText: String, prelude: (Int32) -> Void = { _ in },
+                       _ body: ([UInt8], Int32, Int32) -> Never) -> Never {
     let policy = parsePolicy(policyText)
     let pid = fork()
     if pid == 0 {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { _exit(92) }
+        prelude(fds[0])
         let filter: [UInt8]
         do {
             filter = try Sandbox.exportFilter(policy)
             try Sandbox.applyZygote(policy)
         } catch { _exit(92) }
-        body(filter, fds[1])
+        body(filter, fds[1], fds[0])
     }
     guard pid > 0 else { _exit(94) }
     var status: Int32 = 0
@@ -508,7 +523,7 @@ let zygoteOnlyCalls = ["clone", "wait4", "kill", "ppoll", "rt_sigaction", "dup2"
 /// A zygote may fork and wait (else it could not serve), under the shipped policy.
 @Test func aZygoteMayForkAndWaitForItsInstance() async {
     await #expect(processExitsWith: .exitCode(7)) {
-        sandboxedAsZygote(shippedPolicyText()) { _, _ in
+        sandboxedAsZygote(shippedPolicyText()) { _, _, _ in
             let pid = fork()
             if pid == 0 { _exit(7) }
             var status: Int32 = 0
@@ -529,6 +544,25 @@ func anInstanceForkedFromTheZygoteIsKilledByTheCallsThePolicyForbids(_ name: Str
             _ = nse_probe_call(number)
             _exit(Check.survivedForbiddenCall)
         }
+    }
+}
+
+/// A pooled instance (forked before its job, nse_zygote_fork with no name) reads
+/// its 16 bytes of name from its socket, then stacks the policy's filter as any
+/// instance does: a forbidden call after it kills it. A socket that ends before
+/// a name comes ends the instance quietly, before it runs anything.
+@Test func aPooledInstanceTakesItsNameThenThePolicysFilter() async {
+    await #expect(processExitsWith: .exitCode(100 + SIGSYS)) {
+        let name = Array("pooled#1".utf8) + [UInt8](repeating: 0, count: 8)
+        forkedFromZygote(shippedPolicyText(), pooledName: name, pooled: true) {
+            var byte: UInt8 = 0
+            guard read(3, &byte, 1) == 0 else { _exit(Check.wrongResult) }  // the name was taken, nothing follows
+            _ = nse_probe_call(nse_probe_number("socket"))
+            _exit(Check.survivedForbiddenCall)
+        }
+    }
+    await #expect(processExitsWith: .exitCode(0)) {
+        forkedFromZygote(shippedPolicyText(), pooledName: nil, pooled: true) { _exit(Check.wrongResult) }
     }
 }
 
