@@ -6,7 +6,9 @@
 #include <link.h>
 #include <stdint.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define HUGE_SIZE ((uintptr_t)2 << 20)
 
@@ -27,7 +29,19 @@ static int find_code(struct dl_phdr_info *info, size_t size, void *data) {
     return 1;
 }
 
+/* On 4 KiB pages the copy would be worse than the file: a fork copies an entry
+ * for every page of anonymous memory. So only where the kernel gives huge pages. */
+static int huge_pages_available(void) {
+    char mode[128] = { 0 };
+    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, mode, sizeof mode - 1);
+    close(fd);
+    return n > 0 && (strstr(mode, "[always]") != NULL || strstr(mode, "[madvise]") != NULL);
+}
+
 long nse_hugetext(void) {
+    if (!huge_pages_available()) return 0;
     struct code_range code = { 0, 0 };
     dl_iterate_phdr(find_code, &code);
     uintptr_t start = (code.start + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
@@ -40,7 +54,7 @@ long nse_hugetext(void) {
     uintptr_t copy = ((uintptr_t)area + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
     if (copy > (uintptr_t)area) munmap(area, copy - (uintptr_t)area);
     munmap((void *)(copy + len), (uintptr_t)area + len + HUGE_SIZE - (copy + len));
-    if (madvise((void *)copy, len, MADV_HUGEPAGE) != 0 && errno != EINVAL) goto fail;
+    if (madvise((void *)copy, len, MADV_HUGEPAGE) != 0) goto fail;
     memcpy((void *)copy, (const void *)start, len);
     if (mprotect((void *)copy, len, PROT_READ | PROT_EXEC) != 0) goto fail;
     /* ...then put in place of the file's pages in one step. The bytes are the same,

@@ -68,7 +68,8 @@ pid_t nse_zygote_reap(int *status, long *cpu_us, long *maxrss_kib);
  *  executable segment). A process forked afterwards shares those pages through a
  *  few page-directory entries: it takes no page fault to run code, and its exit
  *  unmaps a few entries instead of one per 4 KiB page. Returns the bytes moved
- *  (0: the segment has no whole huge page), or -1 with errno. Call before
+ *  (0: the segment has no whole huge page, or the kernel gives no huge pages,
+ *  when the copy would cost more than it saves), or -1 with errno. Call before
  *  confinement (mmap, mprotect with PROT_EXEC, mremap). */
 long nse_hugetext(void);
 #endif
