@@ -233,15 +233,17 @@ func childCodeHoldsAHugePage() -> Bool {
     return false
 }
 
-/// KiB of huge pages in a process's executable mappings that no file backs
-/// (from /proc/PID/smaps).
+/// KiB of a process's executable mappings that no file backs (from
+/// /proc/PID/smaps): the code nse_hugetext moved. Whether the kernel then backed
+/// it with huge pages depends on its free memory at that moment (a busy machine
+/// may fall back to 4 KiB pages), so the size is what is counted, not AnonHugePages.
 func anonymousCodeOnHugePages(_ smaps: String) -> Int {
     var total = 0, inAnonymousCode = false
     for line in smaps.split(separator: "\n") {
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         if let range = fields.first, range.contains("-"), fields.count >= 5, range.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
             inAnonymousCode = fields[1].contains("x") && fields.count == 5
-        } else if inAnonymousCode, fields.first == "AnonHugePages:", fields.count >= 2 {
+        } else if inAnonymousCode, fields.first == "Size:", fields.count >= 2 {
             total += Int(fields[1]) ?? 0
         }
     }
