@@ -74,7 +74,7 @@ int nse_zygote_wait(int fd) {
     return 1;
 }
 
-pid_t nse_zygote_fork(int rpc_fd, const char *name, const void *filter, size_t filter_len, long nproc) {
+pid_t nse_zygote_fork(int rpc_fd, const void *filter, size_t filter_len, long nproc) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0) return pid;
@@ -89,19 +89,17 @@ pid_t nse_zygote_fork(int rpc_fd, const char *name, const void *filter, size_t f
     if (dup2(rpc_fd, 3) != 3) _exit(70);
     if (rpc_fd != 3) close(rpc_fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(70);
-    char pooled_name[NSE_NAME_BYTES + 1];
-    if (name == NULL) {
-        /* Forked ahead of its job: the broker writes its name first, when it has one. */
-        size_t got = 0;
-        while (got < NSE_NAME_BYTES) {
-            ssize_t n = read(3, pooled_name + got, NSE_NAME_BYTES - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) _exit(0); /* the scan ended without needing it */
-            got += (size_t)n;
-        }
-        pooled_name[NSE_NAME_BYTES] = 0;
-        name = pooled_name;
+    /* Its name comes first on its socket, written by the broker with its job (for
+     * an instance forked ahead, when a job takes it). */
+    char name[NSE_NAME_BYTES + 1];
+    size_t got = 0;
+    while (got < NSE_NAME_BYTES) {
+        ssize_t n = read(3, name + got, NSE_NAME_BYTES - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(0); /* the scan ended without needing it */
+        got += (size_t)n;
     }
+    name[NSE_NAME_BYTES] = 0;
     (void)prctl(PR_SET_NAME, name, 0, 0, 0); /* ps shows the instance, not "nsebox-child" */
     if (getppid() != parent) _exit(70);
     if (nproc >= 0) {

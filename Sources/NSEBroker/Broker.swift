@@ -172,51 +172,55 @@ public final class Broker {
     /// and the compile jobs.
     public static let statsEnabled = getenv("NSEBOX_BROKER_STATS").map { String(cString: $0) == "1" } ?? false
 
-    // MARK: the pool
+    // MARK: forked instances and the pool
 
-    /// An instance the zygote forked before any job needed it. It waits, under the
-    /// zygote's filter, for 16 bytes of name on its socket (nse_zygote_fork), then
-    /// stacks the policy's filter and reads its hello and job like any instance.
-    private final class Pooled {
+    /// An instance the zygote forked, or was asked to fork. Until the broker writes
+    /// its name on its socket it waits under the zygote's filter (nse_zygote_fork);
+    /// then it stacks the policy's filter and reads its hello and job.
+    private final class Forked {
         let id: Int64
         let socket: NetSocket.Handle
-        /// Its pid once the zygote has forked it; nil before.
+        /// Its pid once the zygote has answered; nil before.
         var pid: pid_t?
-        /// Whom to tell when the fork is answered, once a job has taken it.
+        /// Whom to tell when the zygote answers, once a job has it.
         var onFork: ((pid_t?) -> Void)?
         init(id: Int64, socket: NetSocket.Handle) { self.id = id; self.socket = socket }
     }
-    private var pool: [Pooled] = []
+    /// Instances forked ahead of their jobs, so that a job does not wait for a fork.
+    private var pool: [Forked] = []
     /// NSEBOX_POOL: how many instances wait forked ahead of their jobs (default 2;
-    /// 0: each fork is asked for when its job starts). A job that takes one starts
-    /// without waiting for a fork, which the zygote makes meanwhile, off the path.
+    /// 0: each fork is asked for when its job starts).
     static let poolSize = getenv("NSEBOX_POOL").flatMap { Int(String(cString: $0)) }.map { max(0, min($0, 64)) } ?? 2
     /// How many instances started from the pool (NSEBOX_BROKER_STATS prints it).
     public private(set) var pooledStarts = 0
 
-    private func refillPool() {
-        guard let zygote, zygote.state == .ready else { return }
-        while pool.count < Broker.poolSize {
-            guard let pair = try? SocketPair() else { return }
-            let ends = pair.wrapped { NetSocket.Handle($0) }
-            let entry = Pooled(id: zygote.newInstanceID(), socket: ends.broker)
-            pool.append(entry)
-            zygote.spawn(entry.id, name: "", socket: ends.child) { [weak self] pid in
-                entry.pid = pid
-                if pid == nil { self?.pool.removeAll { $0 === entry } }
-                entry.onFork?(pid)
-            }
+    /// Asks the zygote for an instance, its job to come.
+    private func fork(_ zygote: Zygote) -> Forked? {
+        guard let pair = try? SocketPair() else { return nil }
+        let ends = pair.wrapped { NetSocket.Handle($0) }
+        let entry = Forked(id: zygote.newInstanceID(), socket: ends.broker)
+        zygote.spawn(entry.id, socket: ends.child) { [weak self] pid in
+            entry.pid = pid
+            if pid == nil { self?.pool.removeAll { $0 === entry } }
+            entry.onFork?(pid)
         }
+        return entry
     }
 
-    /// Starts `job` in a pooled instance, if there is one; false if not.
-    private func startPooled(_ job: ScriptJob, label: String, spawnTime: Double,
-                             _ completion: @escaping (ScriptOutcome) -> Void) -> Bool {
-        guard let zygote, zygote.state == .ready, !pool.isEmpty else { return false }
-        let entry = pool.removeFirst()
-        // Its name first (what ps shows), then the session's hello and job.
+    private func refillPool() {
+        guard let zygote, zygote.state == .ready else { return }
+        while pool.count < Broker.poolSize, let entry = fork(zygote) { pool.append(entry) }
+    }
+
+    /// Runs `job` in a forked instance: its name (what ps shows, 15 bytes and a
+    /// NUL at least), then the session's hello and job, on its socket.
+    private func start(_ job: ScriptJob, label: String, in entry: Forked, of zygote: Zygote, spawnTime: Double,
+                       _ completion: @escaping (ScriptOutcome) -> Void) {
         let name = Array(label.utf8.prefix(15))
-        do { try entry.socket.fd.writeAll(name + [UInt8](repeating: 0, count: 16 - name.count)) } catch { return false }
+        do { try entry.socket.fd.writeAll(name + [UInt8](repeating: 0, count: 16 - name.count)) } catch {
+            zygote.kill(entry.id)
+            return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
+        }
         let session = begin(job, label: label, rpc: entry.socket, process: .forked(zygote, id: entry.id, pid: 0),
                             spawnTime: spawnTime, completion)
         if let pid = entry.pid {
@@ -224,31 +228,25 @@ public final class Broker {
         } else {
             entry.onFork = { [weak session, unowned zygote] pid in session?.forked(pid: pid, failure: zygote.failure) }
         }
-        pooledStarts += 1
-        refillPool()
-        return true
     }
 
     private func start(_ job: ScriptJob, _ completion: @escaping (ScriptOutcome) -> Void) {
         let spawnTime = Reactor.now()
         started += 1
         let label = "\(job.scriptName)#\(started)"
-        if startPooled(job, label: label, spawnTime: spawnTime, completion) { return }
+        if let zygote, zygote.state == .ready {
+            // The fork is asked for before the session exists: a session that ends
+            // at once (a replay that departs on its script's hash) kills and reaps a known instance.
+            let pooled = !pool.isEmpty
+            if let entry = pooled ? pool.removeFirst() : fork(zygote) {
+                if pooled { pooledStarts += 1 }
+                start(job, label: label, in: entry, of: zygote, spawnTime: spawnTime, completion)
+                refillPool()
+                return
+            }
+        }
         let pair: SocketPair
         do { pair = try SocketPair() } catch { return finished(nil, ScriptOutcome(status: "crashed", message: "\(error)"), completion) }
-        if let zygote, zygote.state == .ready {
-            let ends = pair.wrapped { NetSocket.Handle($0) }
-            let id = zygote.newInstanceID()
-            // The fork is asked for first: a session that ends at once (a replay
-            // that departs on its script's hash) then kills and reaps a known instance.
-            weak var session: ChildSession?
-            zygote.spawn(id, name: label, socket: ends.child) { [unowned zygote] pid in
-                session?.forked(pid: pid, failure: zygote.failure)
-            }
-            session = begin(job, label: label, rpc: ends.broker, process: .forked(zygote, id: id, pid: 0),
-                            spawnTime: spawnTime, completion)
-            return
-        }
         let pid: pid_t
         do {
             pid = try executable.spawn(rpc: pair.child, arguments: [label], credentials: credentials,

@@ -60,12 +60,12 @@ final class Zygote {
     }
 
     /// Forks instance `id` holding `socket` (the child's end of its socketpair);
-    /// `done` gets its pid in the zygote's namespace, or nil if it could not.
-    /// `name`: what ps shows for it (the first 15 bytes).
-    func spawn(_ id: Int64, name: String, socket: NetSocket.Handle, _ done: @escaping (pid_t?) -> Void) {
+    /// `done` gets its pid in the zygote's namespace, or nil if it could not. The
+    /// instance waits for its name on the socket (nse_zygote_fork), then its job.
+    func spawn(_ id: Int64, socket: NetSocket.Handle, _ done: @escaping (pid_t?) -> Void) {
         guard state == .ready else { return done(nil) }
         spawning[id] = done
-        outbox.append((Frame(.spawnChild, [.int(id), .string(name)]).encoded(), socket))
+        outbox.append((Frame(.spawnChild, [.int(id)]).encoded(), socket))
         flush()
     }
 

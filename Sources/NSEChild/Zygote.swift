@@ -99,12 +99,7 @@ enum Zygote {
                 case .spawnChild:
                     guard !descriptors.isEmpty else { exit(73) }
                     let fd = descriptors.removeFirst()
-                    // No name: a pooled instance, which reads its name from its socket.
-                    let name = String((frame.values[1].text ?? "").prefix(15))
-                    let pid = instanceFilter.withUnsafeBytes { filter in
-                        name.isEmpty ? nse_zygote_fork(fd, nil, filter.baseAddress, filter.count, nproc)
-                                     : nse_zygote_fork(fd, name, filter.baseAddress, filter.count, nproc)
-                    }
+                    let pid = instanceFilter.withUnsafeBytes { nse_zygote_fork(fd, $0.baseAddress, $0.count, nproc) }
                     if pid == 0 { client.restart(); instance() }
                     let failed = errno
                     close(fd)

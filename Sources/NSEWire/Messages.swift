@@ -116,7 +116,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .pcapReceive: return [.int]                                      // sock
         case .rawSend: return [.string, .string, .string, .string]            // "ip"|"ethernet", device, packet or frame, destination ("" = the packet's)
         case .zygoteReady: return [.int]                                      // modules loaded
-        case .spawnChild: return [.int, .string]                              // instance id, process name
+        case .spawnChild: return [.int]                                       // instance id
         case .killChild: return [.int]                                        // instance id
         case .childSpawned: return [.int, .int]                               // instance id, pid (negative: -errno)
         case .childExited: return [.int, .int, .int, .int]                    // instance id, wait status, CPU us, peak KiB

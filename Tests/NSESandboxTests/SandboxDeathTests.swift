@@ -458,21 +458,17 @@ func shippedPolicyKillsForbiddenCall(_ name: String) async throws {
 /// (the instance stacks the policy's own filter, exported before), and `body` runs
 /// in the instance. The grandchild exits with the instance's exit code, or with
 /// 100 + its signal (so a zygote killed by its own call is not mistaken for it).
-/// `pooledName`: the instance is forked as the pool forks it (no name given), and
-/// these bytes are written to its socket for it to take as its name (nil: the
-/// socket is closed instead, with nothing written).
-func forkedFromZygote(_ policyText: String, pooledName: [UInt8]? = nil, pooled: Bool = false, _ body: () -> Never) -> Never {
-    // The name is written (as the broker would) before the zygote confines itself.
+/// `name`: what the broker would write first on the instance's socket (nil: the
+/// socket is closed instead, with nothing written; otherwise it stays open).
+func forkedFromZygote(_ policyText: String, name: [UInt8]? = Array("instance".utf8) + [UInt8](repeating: 0, count: 8),
+                      _ body: () -> Never) -> Never {
+    // Written, as the broker would, before the zygote confines itself.
     let prelude: (Int32) -> Void = { peer in
-        guard pooled else { return }
-        if let pooledName { guard write(peer, pooledName, pooledName.count) == pooledName.count else { _exit(97) } }
-        close(peer)
+        guard let name else { close(peer); return }
+        guard write(peer, name, name.count) == name.count else { _exit(97) }
     }
     sandboxedAsZygote(policyText, prelude: prelude) { filter, socket, _ in
-        let pid = filter.withUnsafeBytes {
-            pooled ? nse_zygote_fork(socket, nil, $0.baseAddress, $0.count, 0)
-                   : nse_zygote_fork(socket, "instance", $0.baseAddress, $0.count, 0)
-        }
+        let pid = filter.withUnsafeBytes { nse_zygote_fork(socket, $0.baseAddress, $0.count, 0) }
         if pid == 0 { body() }
         guard pid > 0 else { _exit(98) }
         var status: Int32 = 0
@@ -547,22 +543,23 @@ func anInstanceForkedFromTheZygoteIsKilledByTheCallsThePolicyForbids(_ name: Str
     }
 }
 
-/// A pooled instance (forked before its job, nse_zygote_fork with no name) reads
-/// its 16 bytes of name from its socket, then stacks the policy's filter as any
-/// instance does: a forbidden call after it kills it. A socket that ends before
-/// a name comes ends the instance quietly, before it runs anything.
-@Test func aPooledInstanceTakesItsNameThenThePolicysFilter() async {
+/// An instance reads its 16 bytes of name from its socket (the broker writes them
+/// when a job takes it, possibly long after the fork), then stacks the policy's
+/// filter: a forbidden call after it kills it. A socket that ends before a name
+/// comes ends the instance quietly, before it runs anything.
+@Test func anInstanceTakesItsNameThenThePolicysFilter() async {
     await #expect(processExitsWith: .exitCode(100 + SIGSYS)) {
-        let name = Array("pooled#1".utf8) + [UInt8](repeating: 0, count: 8)
-        forkedFromZygote(shippedPolicyText(), pooledName: name, pooled: true) {
+        // The name, then one byte of what would be its hello.
+        let name = Array("pooled#1".utf8) + [UInt8](repeating: 0, count: 8) + [42]
+        forkedFromZygote(shippedPolicyText(), name: name) {
             var byte: UInt8 = 0
-            guard read(3, &byte, 1) == 0 else { _exit(Check.wrongResult) }  // the name was taken, nothing follows
+            guard read(3, &byte, 1) == 1, byte == 42 else { _exit(Check.wrongResult) }  // the name was taken
             _ = nse_probe_call(nse_probe_number("socket"))
             _exit(Check.survivedForbiddenCall)
         }
     }
     await #expect(processExitsWith: .exitCode(0)) {
-        forkedFromZygote(shippedPolicyText(), pooledName: nil, pooled: true) { _exit(Check.wrongResult) }
+        forkedFromZygote(shippedPolicyText(), name: nil) { _exit(Check.wrongResult) }
     }
 }
 

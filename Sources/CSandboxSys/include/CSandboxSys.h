@@ -51,14 +51,15 @@ int nse_zygote_prepare(void);
 /** Waits until `fd` is readable (1) or a child changed state (0); -1 on error. */
 int nse_zygote_wait(int fd);
 /** Forks an instance. In the parent: the pid, or -1. In the child: 0, once it
- *  holds `rpc_fd` as fd 3 (and no other copy), is called `name`, dies with its parent, has
+ *  holds `rpc_fd` as fd 3 (and no other copy), has read its name from it (see
+ *  NSE_NAME_BYTES) and taken it, dies with its parent, has
  *  RLIMIT_NPROC `nproc` (unless negative), and has stacked `filter` (a seccomp
  *  BPF program of `filter_len` bytes) on the zygote's; it exits with 70 if any
- *  of that fails. `name` NULL: see NSE_NAME_BYTES. */
-pid_t nse_zygote_fork(int rpc_fd, const char *name, const void *filter, size_t filter_len, long nproc);
-/** A pooled instance (nse_zygote_fork with `name` NULL) is forked before its job
- *  exists: it reads its name, NSE_NAME_BYTES bytes padded with NULs, from fd 3
- *  before anything else, and exits quietly if the socket ends first. */
+ *  of that fails. */
+pid_t nse_zygote_fork(int rpc_fd, const void *filter, size_t filter_len, long nproc);
+/** An instance's first bytes on its socket: its name (what ps shows), padded with
+ *  NULs. It reads them before anything else, and exits quietly if the socket
+ *  ends first (an instance forked ahead of a job that never came). */
 #define NSE_NAME_BYTES 16
 /** wait4(-1, WNOHANG): a pid that ended (0 if none, -1 with errno), with its
  *  status, CPU microseconds and peak resident KiB. */
