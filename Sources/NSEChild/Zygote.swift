@@ -24,8 +24,14 @@ enum Zygote {
     /// in the file's pages, where profilers can name it.
     nonisolated(unsafe) static var hugeText = true
 
+    /// The zygote's policy and its text, for as long as it lives: an instance
+    /// that released the last reference would free them, and every free writes
+    /// (copies) the zygote's pages.
+    nonisolated(unsafe) static var policy: (policy: Policy, text: String)?
+
     static func run() -> Never {
         let (client, policy) = ChildMain.confine(zygote: true)
+        Zygote.policy = policy
         guard nse_zygote_prepare() == 0 else { ChildMain.fail(client, "zygote: sigaction: \(String(cString: strerror(errno)))") }
         let job = ChildMain.readJob(client)
         guard let state = LuaState(job: job) else { exit(72) }
@@ -45,12 +51,25 @@ enum Zygote {
         guard nse_random_seed(warm, warm.count) == 0 else { exit(72) }
         // What loading freed goes back to the kernel: every fork copies, and every
         // instance tears down, a page-table entry per resident page.
+        warmRuntime(policyText: policy.text)
         _ = malloc_trim(0)
         do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
         let nproc = policy.policy.limits.last { $0.resource == .nproc }.map { Int(clamping: $0.value) } ?? -1
-        serve(client, policyText: policy.text, nproc: nproc) {
-            instance(state, swap: swap, runPart: runPart, client: client, policyText: policy.text)
+        serve(client, nproc: nproc) {
+            instance(state, swap: swap, runPart: runPart, client: client)
         }
+    }
+
+    /// Swift's runtime builds some type metadata the first time a process needs
+    /// it: the zygote never freed a long String nor decoded a hello, so every
+    /// instance built them again (a tenth of a do-nothing instance's CPU). One
+    /// hello, decoded from a fresh decoder and dropped here, builds them once.
+    @inline(never)
+    static func warmRuntime(policyText: String) {
+        var decoder = FrameDecoder()
+        decoder.feed(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]).encoded())
+        guard let frame = try? decoder.next(), (try? frame.validateArguments()) != nil,
+              frame.values[1].text == policyText else { exit(72) }
     }
 
     /// Loads the modules (and what they require) into the zygote; a module that
@@ -62,6 +81,20 @@ enum Zygote {
             for _, name in ipairs(names) do
               if not pcall(require, name) then package.loaded[name] = nil end
             end
+            -- Room in Lua's string table for an instance's own strings: when it
+            -- fills up, Lua doubles it and relinks every string, which in an
+            -- instance copies most of the zygote's pages (about 40 faults for a
+            -- script that does nothing). Interning 512 new strings here shows
+            -- whether there is that much room: if the table grows meanwhile (the
+            -- heap jumps by the new bucket array), the zygote keeps the larger one.
+            local probe = {}
+            for i = 1, 256 do probe[i] = false end
+            for i = 1, 256 do
+              local before = collectgarbage("count")
+              probe[i] = "\0nsebox-room\0" .. i
+              if collectgarbage("count") - before > 4 then break end
+            end
+            probe = nil
             collectgarbage()
             local n = 0
             for _ in pairs(package.loaded) do n = n + 1 end
@@ -77,7 +110,7 @@ enum Zygote {
 
     /// The zygote's loop: fork on `spawnChild`, kill on `killChild`, report every
     /// instance's end. Ends with the broker's connection (its instances die with it).
-    static func serve(_ client: RPCClient, policyText: String, nproc: Int, instance: () -> Never) -> Never {
+    static func serve(_ client: RPCClient, nproc: Int, instance: () -> Never) -> Never {
         var descriptors: [Int32] = []
         var live: [pid_t: Int64] = [:]
         do {
@@ -118,10 +151,10 @@ enum Zygote {
 
     /// In a forked instance (already confined): the broker's hello on the new
     /// socket, then the job, swapped into the shared table, then the last part.
-    static func instance(_ state: LuaState, swap: Int32, runPart: Int32, client: RPCClient, policyText: String) -> Never {
+    static func instance(_ state: LuaState, swap: Int32, runPart: Int32, client: RPCClient) -> Never {
         do {
             // The policy the zygote applied, or none of this instance runs.
-            guard ChildMain.readHello(client) == policyText else { ChildMain.fail(client, "bad hello from broker") }
+            guard ChildMain.readHello(client) == Zygote.policy?.text else { ChildMain.fail(client, "bad hello from broker") }
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
             let job = ChildMain.readJob(client)
             if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
