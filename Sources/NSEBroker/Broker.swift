@@ -81,7 +81,14 @@ public final class Broker {
     private let config: BrokerConfig
     private let executable: ChildExecutable
     private let credentials: ChildCredentials?
-    private var queue: [(ScriptJob, (ScriptOutcome) -> Void)] = []
+    private var queue: [Queued] = []
+    private struct Queued {
+        let job: ScriptJob
+        let completion: (ScriptOutcome) -> Void
+        /// Its instance may be readied ahead (`staged`): not again for a job whose
+        /// staged instance ended before the job started.
+        var mayStage = true
+    }
     private var live: [ObjectIdentifier: ChildSession] = [:]
     private var pendingCount = 0
     private var started = 0
@@ -150,7 +157,9 @@ public final class Broker {
     /// instances will profit from).
     func submit(_ job: ScriptJob, first: Bool, completion: @escaping (ScriptOutcome) -> Void) {
         pendingCount += 1
-        if first { queue.insert((job, completion), at: 0) } else { queue.append((job, completion)) }
+        if first { queue.insert(Queued(job: job, completion: completion), at: 0) } else {
+            queue.append(Queued(job: job, completion: completion))
+        }
         startQueued()
     }
 
@@ -160,11 +169,23 @@ public final class Broker {
     }
 
     private func startQueued() {
-        while live.count < config.maxChildren, !queue.isEmpty {
+        while live.count < config.maxChildren {
             if zygote?.state == .loading { return } // started again when it is ready
-            let (job, completion) = queue.removeFirst()
-            start(job, completion)
+            // (A staged instance of a zygote that died is dying too: its job
+            // comes back to the queue when it has.)
+            if !staged.isEmpty && zygote?.state == .ready {
+                let session = staged.removeFirst()
+                live[ObjectIdentifier(session)] = session
+                pooledStarts += 1
+                session.activate(spawnTime: Reactor.now())
+            } else if !queue.isEmpty {
+                let next = queue.removeFirst()
+                start(next.job, next.completion)
+            } else {
+                break
+            }
         }
+        stage()
     }
 
     /// NSEBOX_BROKER_STATS=1: the broker states its descriptors and memory after each
@@ -186,13 +207,19 @@ public final class Broker {
         var onFork: ((pid_t?) -> Void)?
         init(id: Int64, socket: NetSocket.Handle) { self.id = id; self.socket = socket }
     }
-    /// Instances forked ahead of their jobs, so that a job does not wait for a fork.
+    /// Instances forked ahead of any job, so that a job does not wait for a fork.
     private var pool: [Forked] = []
-    /// NSEBOX_POOL: how many instances wait forked ahead of their jobs (default 2;
-    /// 0: each fork is asked for when its job starts).
+    /// The next queued jobs' sessions, their instances forked, named and greeted
+    /// ahead: each stacks the policy's filter, reads its hello and answers while
+    /// other instances run, and its job's start is one `run` frame.
+    private var staged: [ChildSession] = []
+    /// NSEBOX_POOL: how many instances wait forked ahead of their jobs, staged or
+    /// in the pool (default 2; 0: each fork is asked for when its job starts).
     static let poolSize = getenv("NSEBOX_POOL").flatMap { Int(String(cString: $0)) }.map { max(0, min($0, 64)) } ?? 2
     /// How many instances started from the pool (NSEBOX_BROKER_STATS prints it).
     public private(set) var pooledStarts = 0
+    /// How many requests instances made, by message number (NSEBOX_BROKER_STATS prints them).
+    public internal(set) var requestCounts = [Int](repeating: 0, count: 256)
 
     /// Asks the zygote for an instance, its job to come.
     private func fork(_ zygote: Zygote) -> Forked? {
@@ -209,20 +236,35 @@ public final class Broker {
 
     private func refillPool() {
         guard let zygote, zygote.state == .ready else { return }
-        while pool.count < Broker.poolSize, let entry = fork(zygote) { pool.append(entry) }
+        while pool.count + staged.count < Broker.poolSize, let entry = fork(zygote) { pool.append(entry) }
+    }
+
+    /// Readies the instances of the next queued jobs (`staged`), from the pool
+    /// first. Not in a replay, whose instances claim their recordings in order.
+    private func stage() {
+        guard let zygote, zygote.state == .ready, recording == nil else { return }
+        while staged.count < Broker.poolSize, let next = queue.first, next.mayStage {
+            guard let entry = pool.isEmpty ? fork(zygote) : pool.removeFirst() else { break }
+            queue.removeFirst()
+            started += 1
+            start(next.job, label: "\(next.job.scriptName)#\(started)", in: entry, of: zygote, spawnTime: 0,
+                  staged: true, next.completion)
+        }
+        refillPool()
     }
 
     /// Runs `job` in a forked instance: its name (what ps shows, 15 bytes and a
-    /// NUL at least), then the session's hello and job, on its socket.
+    /// NUL at least), then the session's hello, and its job at once or, staged,
+    /// when the job starts.
     private func start(_ job: ScriptJob, label: String, in entry: Forked, of zygote: Zygote, spawnTime: Double,
-                       _ completion: @escaping (ScriptOutcome) -> Void) {
+                       staged: Bool = false, _ completion: @escaping (ScriptOutcome) -> Void) {
         let name = Array(label.utf8.prefix(15))
         do { try entry.socket.fd.writeAll(name + [UInt8](repeating: 0, count: 16 - name.count)) } catch {
             zygote.kill(entry.id)
             return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
         }
         let session = begin(job, label: label, rpc: entry.socket, process: .forked(zygote, id: entry.id, pid: 0),
-                            spawnTime: spawnTime, completion)
+                            spawnTime: spawnTime, staged: staged, completion)
         if let pid = entry.pid {
             session.forked(pid: pid, failure: nil)
         } else {
@@ -260,19 +302,29 @@ public final class Broker {
 
     @discardableResult
     private func begin(_ job: ScriptJob, label: String, rpc: NetSocket.Handle, process: InstanceProcess,
-                       spawnTime: Double, _ completion: @escaping (ScriptOutcome) -> Void) -> ChildSession {
+                       spawnTime: Double, staged: Bool = false,
+                       _ completion: @escaping (ScriptOutcome) -> Void) -> ChildSession {
         var key: ObjectIdentifier?
         let session = ChildSession(job: job, label: label, broker: self, rpc: rpc, process: process,
-                                   policyText: config.policyText, spawnTime: spawnTime) { [unowned self] outcome in
+                                   policyText: config.policyText, spawnTime: spawnTime, staged: staged) { [unowned self] outcome in
             self.finished(key, outcome, completion)
         }
         key = ObjectIdentifier(session)
-        live[key!] = session
+        if staged { self.staged.append(session) } else { live[key!] = session }
         return session
     }
 
-    private func finished(_ key: ObjectIdentifier?, _ outcome: ScriptOutcome, _ completion: (ScriptOutcome) -> Void) {
-        if let key { live[key] = nil }
+    private func finished(_ key: ObjectIdentifier?, _ outcome: ScriptOutcome, _ completion: @escaping (ScriptOutcome) -> Void) {
+        if let key {
+            live[key] = nil
+            if let i = staged.firstIndex(where: { ObjectIdentifier($0) == key }) {
+                // Its instance ended before the job started (the zygote died, say):
+                // the script never ran, and the job waits for another instance.
+                let session = staged.remove(at: i)
+                queue.insert(Queued(job: session.job, completion: completion, mayStage: false), at: 0)
+                return startQueued()
+            }
+        }
         pendingCount -= 1
         completion(outcome)
         startQueued()

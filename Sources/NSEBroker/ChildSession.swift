@@ -42,6 +42,9 @@ final class ChildSession {
     /// record, and its messages are read. (A forked instance's pid comes from the
     /// zygote after its job has already been written to its socket.)
     private var began = false
+    /// Its job has started (a staged session waits for `activate`): its timers
+    /// run, and its `run` frame is written.
+    private var activated = false
     private var sentRun = false
     /// What the reactor watches the socket for now (set again only when it changes).
     private var watched: Reactor.Events = []
@@ -70,12 +73,14 @@ final class ChildSession {
     /// replay the recorded one, so the script draws the same numbers.
     private let randomSeed: [UInt8]
 
-    /// When the broker began to spawn the child (NSEBOX_BROKER_STATS measures from it).
-    private let spawnTime: Double
+    /// When the broker began to spawn the child, or started a staged one's job
+    /// (NSEBOX_BROKER_STATS measures from it).
+    private var spawnTime: Double
     private var toldStart = false
 
     init(job: ScriptJob, label: String, broker: Broker, rpc: NetSocket.Handle, process: InstanceProcess,
-         policyText: String, spawnTime: Double = 0, completion: @escaping (ScriptOutcome) -> Void) {
+         policyText: String, spawnTime: Double = 0, staged: Bool = false,
+         completion: @escaping (ScriptOutcome) -> Void) {
         self.spawnTime = spawnTime
         self.job = job
         self.label = label
@@ -96,6 +101,24 @@ final class ChildSession {
             randomSeed = Self.freshSeed()
         }
         do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
+        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+        if !staged { activate(spawnTime: spawnTime) }
+        if case .spawned = process { begin() }
+        if let replay {
+            replay.onDepart = { [weak self] message in self?.departed(message) }
+            let sha = AuditLog.sha256Hex(job.source[...])
+            if let recorded = replay.recorded, recorded.scriptSHA256 != sha {
+                replay.depart("file is not the one recorded (its SHA-256 is \(sha), the recording's \(recorded.scriptSHA256))")
+            }
+        }
+    }
+
+    /// Starts the job: its timers, and for a forked instance its `run` at once
+    /// (it finds its job waiting after its hello: no round trip).
+    func activate(spawnTime: Double) {
+        guard !activated, !closed else { return }
+        activated = true
+        self.spawnTime = spawnTime
         if let limit = job.timeout {
             timeoutTimer = broker.reactor.after(limit) { [weak self] in
                 guard let self, !self.closed else { return }
@@ -113,21 +136,11 @@ final class ChildSession {
                 self.childGone()
             }
         }
-        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
         if case .forked = process {
-            // Forked from the zygote, the instance finds its job waiting: no round trip.
             sentRun = true
             send(Frame(.run, [job.wireValue(randomSeed: randomSeed)]))
-        } else {
-            begin()
         }
-        if let replay {
-            replay.onDepart = { [weak self] message in self?.departed(message) }
-            let sha = AuditLog.sha256Hex(job.source[...])
-            if let recorded = replay.recorded, recorded.scriptSHA256 != sha {
-                replay.depart("file is not the one recorded (its SHA-256 is \(sha), the recording's \(recorded.scriptSHA256))")
-            }
-        }
+        if began { auditStart() }
     }
 
     /// The zygote forked the instance (pid in its namespace), or could not (nil).
@@ -141,9 +154,14 @@ final class ChildSession {
         }
     }
 
-    /// The process exists: its start record, then its messages.
+    /// The process exists: its messages are read, and once its job started its start record.
     private func begin() {
         began = true
+        if activated { auditStart() }
+        flush()
+    }
+
+    private func auditStart() {
         if broker.audit != nil {
             audit("start", [("script_path", .string(job.scriptPath)),
                             ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
@@ -151,7 +169,6 @@ final class ChildSession {
                             ("pid", .int(Int64(process.pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid()))),
                             ("random_seed", .string(Self.hex(randomSeed)))])
         }
-        flush()
     }
 
     /// 32 bytes from the kernel in one getrandom(2) (every child start pays for it;
@@ -245,6 +262,7 @@ final class ChildSession {
             return violation("protocol violation: the child sent \(name) (message \(frame.op)), which only \(who) may send")
         }
         try frame.validateArguments()
+        broker.requestCounts[Int(op.rawValue)] += 1
         guard ChildSession.permitted[op]?.contains(state) == true else {
             return violation("protocol violation: \(op) is not permitted while the child is \(state)")
         }
@@ -263,7 +281,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            if !sentRun { send(Frame(.run, [job.wireValue(randomSeed: randomSeed)])) }
+            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed)])) }
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",
@@ -750,7 +768,7 @@ final class ChildSession {
                 fields.append(("max_rss_kib", .int(Int64(usage.maxKiB))))
             }
             if let message = result.message { fields.append(("message", .string(message))) }
-            audit("exit", fields)
+            if activated { audit("exit", fields) } // else no start record either: the job is queued again
             completion(result)
         }
     }

@@ -1,4 +1,5 @@
 import Glibc
+import NSEWire
 import NSEBroker
 
 /// With NSEBOX_BROKER_STATS=1, the broker process states its open descriptors and
@@ -18,6 +19,9 @@ enum BrokerStats {
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads by instances: \(broker.instanceModuleLoads)\n")
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n")
             FileHandleStderr.write("nsebox broker: \(phase): instances started from the pool: \(broker.pooledStarts)\n")
+            let made = broker.requestCounts.enumerated().compactMap { n, count in
+                count == 0 ? nil : Op(rawValue: UInt8(n)).map { "\($0) \(count)" } }
+            FileHandleStderr.write("nsebox broker: \(phase): requests from instances: \(made.joined(separator: ", "))\n")
         }
     }
 

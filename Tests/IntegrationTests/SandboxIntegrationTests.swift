@@ -70,6 +70,53 @@ struct SandboxIntegrationTests {
         #expect(pooled.stdout.contains("|_check: clean"), "\(pooled.stdout)")
     }
 
+    /// The next queued job's instance is readied while another runs (staged): it
+    /// is named after its job and has stacked the policy's filter on the zygote's
+    /// before its job starts, and it starts nothing until a slot frees (one at a
+    /// time here: two hosts, one after the other, each sleeping 3 s).
+    @Test func theNextJobsInstanceWaitsConfinedUntilItsJobStarts() throws {
+        let directory = try scratchDirectory("staged")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out").path
+        let audit = directory.appendingPathComponent("audit.jsonl").path
+        let broker = try ChildProcess(executable: try nseboxExecutableURL().path,
+                                      arguments: ["--max-children", "1", "--audit-log", audit,
+                                                  "--script", testScripts("probe") + "sleepy.nse",
+                                                  "-p", "1", "127.0.0.1", "127.0.0.2"],
+                                      stdoutPath: out, stderrPath: out)
+        defer { broker.terminate() }
+        // The describe instance ran first: the first host's is the lower number.
+        var both: (running: String, staged: String)?
+        let deadline = Date().addingTimeInterval(10)
+        while both == nil && Date() < deadline {
+            let instances = childPids(of: broker.pid).flatMap { childPids(of: $0) }
+                .map { (number: Int(processName($0).split(separator: "#").last ?? "") ?? -1, pid: $0) }
+                .filter { processName($0.pid).hasPrefix("sleepy#") }.sorted { $0.number < $1.number }
+            if instances.count == 2,
+               let running = try? String(contentsOfFile: "/proc/\(instances[0].pid)/status", encoding: .utf8),
+               let staged = try? String(contentsOfFile: "/proc/\(instances[1].pid)/status", encoding: .utf8),
+               staged.contains("Seccomp_filters:\t2") {
+                both = (running, staged)
+            } else {
+                usleep(10_000)
+            }
+        }
+        let seen = try #require(both, "no staged instance beside the running one")
+        #expect(seen.staged.contains("Seccomp:\t2") && seen.staged.contains("NoNewPrivs:\t1"), "\(seen.staged)")
+        #expect(broker.wait(timeout: 30))
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(report.components(separatedBy: "\n").filter { $0 == "|_sleepy: slept" }.count == 2, "\(report)")
+        // The staged job started when the first ended, not beside it.
+        let events = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n").compactMap { line -> String? in
+            guard line.contains("\"target\":\"127.0.0."), let label = line.firstMatch(of: /"instance":"(sleepy#\d+)"/)?.1,
+                  let event = line.firstMatch(of: /"event":"(start|exit)"/)?.1 else { return nil }
+            return "\(event) \(label)"
+        }
+        let labels = Array(Set(events.map { $0.split(separator: " ")[1] })).sorted()
+        #expect(labels.count == 2 && events == ["start \(labels[0])", "exit \(labels[0])", "start \(labels[1])", "exit \(labels[1])"],
+                "\(events)")
+    }
+
     /// The zygote killed in the middle of a scan: the instances it had forked end
     /// as errors (they die with it, pid 1 of their namespace), the broker spawns
     /// the rest itself, and the scan completes with their results.
@@ -89,11 +136,14 @@ struct SandboxIntegrationTests {
         let deadline = Date().addingTimeInterval(20)
         while zygote == nil && Date() < deadline {
             for pid in childPids(of: broker.pid) where commandLine(pid).contains("--zygote")
-                && childPids(of: pid).filter({ processName($0).hasPrefix("sleepy#") }).count == 2 {
+                && childPids(of: pid).filter({ processName($0).hasPrefix("sleepy#") }).count >= 2 {
                 zygote = pid
             }
             if zygote == nil { usleep(20_000) }
         }
+        // Two run; the next jobs' instances may be staged too (named and confined,
+        // their jobs not started): they die with the zygote, and their jobs go
+        // back to the queue, so only the two that ran fail.
         let killed = try #require(zygote, "no zygote with two sleeping instances appeared")
         kill(killed, SIGKILL)
         #expect(broker.wait(timeout: 60))
