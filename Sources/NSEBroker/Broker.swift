@@ -79,6 +79,8 @@ public final class Broker {
     }
 
     private let config: BrokerConfig
+    /// Every child's first frame: the protocol version and the policy text.
+    private lazy var hello = Frame(.hello, [.int(WireLimits.protocolVersion), .string(config.policyText)]).encoded()
     private let executable: ChildExecutable
     private let credentials: ChildCredentials?
     private var queue: [Queued] = []
@@ -306,7 +308,7 @@ public final class Broker {
                        _ completion: @escaping (ScriptOutcome) -> Void) -> ChildSession {
         var key: ObjectIdentifier?
         let session = ChildSession(job: job, label: label, broker: self, rpc: rpc, process: process,
-                                   policyText: config.policyText, spawnTime: spawnTime, staged: staged) { [unowned self] outcome in
+                                   hello: hello, spawnTime: spawnTime, staged: staged) { [unowned self] outcome in
             self.finished(key, outcome, completion)
         }
         key = ObjectIdentifier(session)

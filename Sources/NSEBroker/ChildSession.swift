@@ -78,8 +78,10 @@ final class ChildSession {
     private var spawnTime: Double
     private var toldStart = false
 
+    /// `hello`: the encoded hello frame (the protocol version and the policy
+    /// text: the same for every instance, encoded once by the broker).
     init(job: ScriptJob, label: String, broker: Broker, rpc: NetSocket.Handle, process: InstanceProcess,
-         policyText: String, spawnTime: Double = 0, staged: Bool = false,
+         hello: [UInt8], spawnTime: Double = 0, staged: Bool = false,
          completion: @escaping (ScriptOutcome) -> Void) {
         self.spawnTime = spawnTime
         self.job = job
@@ -101,7 +103,8 @@ final class ChildSession {
             randomSeed = Self.freshSeed()
         }
         do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
-        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+        outbox += hello
+        flush()
         if !staged { activate(spawnTime: spawnTime) }
         if case .spawned = process { begin() }
         if let replay {

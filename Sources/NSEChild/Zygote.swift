@@ -52,6 +52,7 @@ enum Zygote {
         // What loading freed goes back to the kernel: every fork copies, and every
         // instance tears down, a page-table entry per resident page.
         warmRuntime(policyText: policy.text)
+        _ = nse_malloc_drain()
         _ = malloc_trim(0)
         do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
         let nproc = policy.policy.limits.last { $0.resource == .nproc }.map { Int(clamping: $0.value) } ?? -1

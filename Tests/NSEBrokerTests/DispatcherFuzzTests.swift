@@ -115,7 +115,8 @@ func fuzzDispatcher() throws -> FuzzFailure? {
         var outcome: ScriptOutcome?
         let job = ScriptJob(mode: .instance, scriptPath: "/fuzz.nse", scriptName: "fuzz", source: [], rule: "portrule")
         let session = ChildSession(job: job, label: "fuzz#\(round)", broker: broker, rpc: NetSocket.Handle(FileDescriptor(taking: fds[0])),
-                                   process: .spawned(pid), policyText: "format 1\nname fuzz\ndefault kill\n") { outcome = $0 }
+                                   process: .spawned(pid),
+                                   hello: Frame(.hello, [.int(WireLimits.protocolVersion), .string("format 1\nname fuzz\ndefault kill\n")]).encoded()) { outcome = $0 }
         var stream = Frame(.helloAck, [.int(WireLimits.protocolVersion)]).encoded()
         for i in 0..<framesPerRound { stream += randomFrame(&rng, id: UInt32(i + 1)) }
         frames += framesPerRound

@@ -73,4 +73,9 @@ pid_t nse_zygote_reap(int *status, long *cpu_us, long *maxrss_kib);
  *  when the copy would cost more than it saves), or -1 with errno. Call before
  *  confinement (mmap, mprotect with PROT_EXEC, mremap). */
 long nse_hugetext(void);
+
+/** The zygote's heap: every free chunk allocated for good (an instance's own
+ *  allocations then come from fresh pages, not pages shared with the zygote).
+ *  Returns how many chunks it took. */
+long nse_malloc_drain(void);
 #endif
