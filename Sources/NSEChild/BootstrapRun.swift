@@ -1,11 +1,13 @@
-/// Part of the child's bootstrap: loading the script, running its rule and action in
-/// the main script thread, and turning what the action returned into nmap's output.
-let bootstrapRun = #"""
+/// Part of the child's bootstrap: the engine's own stdnse functions and globals,
+/// strict globals, and the ways of running a job (`S.modes`): loading the script,
+/// running its rule and action in the main script thread, and turning what the
+/// action returned into nmap's output. The zygote runs it once, before it loads
+/// nselib (nmap applies strict globals before any library loads too), so an
+/// instance starts at `bootstrapRun`.
+let bootstrapEngine = #"""
 local rt, OP, S = ...
-local job = S.job
+local job = S.job  -- the table each instance's job is swapped into
 local nmap = S.nmap
--- math.random from the instance's seeded stream too, so a replay repeats it.
-if job.random_seed then math.randomseed(string.unpack("<i8i8", rt.random_bytes(16))) end
 
 -- strict globals and the engine's own stdnse functions, as nmap sets them up.
 local stdnse = require "stdnse"
@@ -223,8 +225,17 @@ local function rules()
   return {status = "ok", rules = d.rules, calls = calls}
 end
 
-local modes = {describe = describe, instance = instance, rules = rules, compile = S.compile_modules}
-local ok, result = pcall(modes[job.mode] or instance)
+S.modes = {describe = describe, instance = instance, rules = rules, compile = S.compile_modules}
+"""#
+
+/// The bootstrap's last part, the only one an instance forked from the zygote
+/// runs: the job's random seed, then its mode, then its result.
+let bootstrapRun = #"""
+local rt, OP, S = ...
+local job = S.job
+-- math.random from the instance's seeded stream too, so a replay repeats it.
+if job.random_seed then math.randomseed(string.unpack("<i8i8", rt.random_bytes(16))) end
+local ok, result = pcall(S.modes[job.mode] or S.modes.instance)
 if not ok then result = {status = "error", message = tostring(result)} end
 rt.notify(OP.result, result)
 """#

@@ -159,6 +159,7 @@ enum Bootstrap {
         ("nmap", bootstrapNmap),
         ("facts", bootstrapFacts),
         ("ssh2", bootstrapSSH2),
+        ("engine", bootstrapEngine),
         ("run", bootstrapRun),
     ]
 }
