@@ -48,8 +48,9 @@ public final class Broker {
     public var onLog: (ScriptLog) -> Void = { _ in }
     /// Every request the broker refused (script name, what and why).
     public var onDenied: (String, String) -> Void = { _, _ in }
-    /// The broker's port table, asked by nmap.get_port_state (host, port, protocol).
-    public var portState: (String?, Int, String) -> Value? = { _, _, _ in nil }
+    /// The broker's port table, asked by nmap.get_port_state (host, port, protocol),
+    /// encoded (the engine encodes each once).
+    public var portState: (String?, Int, String) -> EncodedValue? = { _, _, _ in nil }
     /// nmap.get_ports: the host's port tables with a protocol and state ("" = any).
     public var ports: (String?, String, String) -> [Value] = { _, _, _ in [] }
     /// nmap.add_targets: queues target specs for the scan; returns how many were

@@ -426,7 +426,14 @@ final class ChildSession {
         case .newTargetsNum:
             answer([.int(Int64(broker.newTargetsCount()))])
         case .getPortState:
-            answer([broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") ?? .none])
+            if let table = broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") {
+                inFlight -= 1
+                guard !closed else { return }
+                Frame.encodeReply(to: op, requestID: id, table, into: &outbox)
+                flush()
+            } else {
+                answer([.none])
+            }
         case .setPortState:
             guard let state = v[2].text, state == "open" || state == "closed" else {
                 return violation("protocol violation: port state must be open or closed")

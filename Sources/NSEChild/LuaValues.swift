@@ -68,6 +68,36 @@ enum LuaValues {
         }
     }
 
+    /// Pushes the next encoded value straight from the frame's bytes (`RawFrame`):
+    /// what `push` does for a decoded one, without the `Value` in between.
+    static func push(_ L: OpaquePointer, _ scanner: inout ValueScanner, depth: Int = 0) throws {
+        switch try scanner.next() {
+        case .none: lua_pushnil(L)
+        case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
+        case .int(let i): lua_pushinteger(L, i)
+        case .double(let d): lua_pushnumber(L, d)
+        case .bytes(let b):
+            b.withUnsafeBytes { p in
+                _ = lua_pushlstring(L, p.baseAddress?.assumingMemoryBound(to: CChar.self), p.count)
+            }
+        case .table(let count):
+            guard depth < WireLimits.maxDepth else { throw WireError(.tooDeep) }
+            lua_checkstack(L, 3)
+            lua_createtable(L, 0, Int32(min(count, 1 << 16)))
+            for _ in 0..<count {
+                try push(L, &scanner, depth: depth + 1)
+                try push(L, &scanner, depth: depth + 1)
+                // nil and NaN cannot be table keys: lua_rawset would raise an error.
+                if lua_type(L, -2) == LUA_TNIL || (lua_type(L, -2) == LUA_TNUMBER && nse_isinteger(L, -2) == 0
+                                                    && nse_tonumberx(L, -2, nil).isNaN) {
+                    nse_pop(L, 2)
+                } else {
+                    lua_rawset(L, -3)
+                }
+            }
+        }
+    }
+
     static func pushString(_ L: OpaquePointer, _ s: String) {
         var s = s
         s.withUTF8 { p in

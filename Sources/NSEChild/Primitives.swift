@@ -42,6 +42,18 @@ enum Primitives {
         return (op, values)
     }
 
+    /// Pushes encoded values (a raw reply's) and returns how many.
+    static func pushAll(_ L: OpaquePointer, _ encoded: ArraySlice<UInt8>) throws -> Int32 {
+        var scanner = ValueScanner(encoded)
+        var n: Int32 = 0
+        while !scanner.atEnd {
+            guard lua_checkstack(L, 3) != 0 else { return raise(L, "reply too large") }
+            try LuaValues.push(L, &scanner)
+            n += 1
+        }
+        return n
+    }
+
     static func pushAll(_ L: OpaquePointer, _ values: [Value]) -> Int32 {
         guard lua_checkstack(L, Int32(values.count) + 2) != 0 else { return raise(L, "reply too large") }
         for v in values { LuaValues.push(L, v) }
@@ -75,7 +87,7 @@ enum Primitives {
         let L = L!
         do {
             let (op, values) = try opAndValues(L)
-            return pushAll(L, try rpcClient.call(op, values))
+            return try pushAll(L, rpcClient.callRaw(op, values).values)
         } catch { return raise(L, describe(error)) }
     }
 
@@ -83,10 +95,16 @@ enum Primitives {
     static let wait: nse_swift_function = { L in
         let L = L!
         do {
-            let frame = try rpcClient.nextReply()
-            guard frame.isReply else { return raise(L, "nsebox: unexpected message from the broker") }
-            lua_pushinteger(L, lua_Integer(frame.requestID))
-            return 1 + pushAll(L, frame.values)
+            switch try rpcClient.nextReply() {
+            case .decoded(let frame):
+                guard frame.isReply else { return raise(L, "nsebox: unexpected message from the broker") }
+                lua_pushinteger(L, lua_Integer(frame.requestID))
+                return 1 + pushAll(L, frame.values)
+            case .raw(let frame):
+                guard frame.isReply else { return raise(L, "nsebox: unexpected message from the broker") }
+                lua_pushinteger(L, lua_Integer(frame.requestID))
+                return try 1 + pushAll(L, frame.values)
+            }
         } catch { return raise(L, describe(error)) }
     }
 

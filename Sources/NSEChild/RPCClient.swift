@@ -27,19 +27,26 @@ final class RPCClient {
 
     /// Sends a request and blocks until its own reply arrives.
     func call(_ op: Op, _ values: [Value]) throws -> [Value] {
+        try callRaw(op, values).decoded().values
+    }
+
+    /// `call`, its reply's values left encoded (valid until the next read).
+    func callRaw(_ op: Op, _ values: [Value]) throws -> RawFrame {
         let id = try request(op, values)
         while true {
-            let frame = try readFrame()
-            if frame.isReply && frame.requestID == id { return frame.values }
-            queued.append(frame)
+            let frame = try readRawFrame()
+            if frame.isReply && frame.requestID == id { return frame }
+            queued.append(try frame.decoded())
         }
     }
 
-    /// The next reply for any outstanding request, queued ones first.
-    func nextReply() throws -> Frame {
-        if !queued.isEmpty { return queued.removeFirst() }
-        return try readFrame()
+    /// The next reply for any outstanding request, queued ones first (decoded),
+    /// else the next read (encoded, valid until the next read).
+    func nextReply() throws -> Either {
+        if !queued.isEmpty { return .decoded(queued.removeFirst()) }
+        return .raw(try readRawFrame())
     }
+    enum Either { case decoded(Frame), raw(RawFrame) }
 
     // The zygote's reading (commands arrive with descriptors attached).
 
@@ -63,8 +70,13 @@ final class RPCClient {
 
     /// Reads one whole frame, blocking.
     func readFrame() throws -> Frame {
+        try readRawFrame().decoded()
+    }
+
+    /// Reads one whole frame, its values left encoded, blocking.
+    func readRawFrame() throws -> RawFrame {
         while true {
-            if let f = try decoder.next() { return f }
+            if let f = try decoder.nextRaw() { return f }
             guard let count = try decoder.fill({ try fd.read(into: $0) }), count > 0 else {
                 throw WireError(.truncatedFrame, "broker closed the connection")
             }

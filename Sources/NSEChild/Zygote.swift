@@ -157,12 +157,22 @@ enum Zygote {
             // The policy the zygote applied, or none of this instance runs.
             guard ChildMain.readHello(client) == Zygote.policy?.text else { ChildMain.fail(client, "bad hello from broker") }
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
-            let job = ChildMain.readJob(client)
-            if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
+            // The job goes onto the Lua stack straight from the frame's bytes.
+            let run = try client.readRawFrame()
+            guard !run.isReply, run.op == Op.run.rawValue else { ChildMain.fail(client, "expected a job") }
             let L = state.L
             lua_pushvalue(L, swap)
             lua_pushvalue(L, state.shared)
-            LuaValues.push(L, job)
+            var scanner = ValueScanner(run.values)
+            try LuaValues.push(L, &scanner)
+            guard scanner.atEnd, lua_type(L, -1) == LUA_TTABLE else { ChildMain.fail(client, "expected a job") }
+            lua_getfield(L, -1, "random_seed")
+            if lua_type(L, -1) == LUA_TSTRING {
+                var length = 0
+                let seed = nse_tolstring(L, -1, &length)!
+                if nse_random_seed(seed, length) != 0 { exit(72) }
+            }
+            nse_pop(L, 1)
             guard nse_pcall(L, 2, 0, 0) == LUA_OK else { exit(72) }
             lua_pushvalue(L, runPart)
             _ = state.callLoadedPart(Bootstrap.parts.last!.0)

@@ -74,7 +74,7 @@ public enum Compat {
         let ports = samplePorts()
         broker.portState = { host, number, proto in
             guard host == sampleAddress else { return nil }
-            return ports.first { $0["number"].int == Int64(number) && $0["protocol"].text == proto }
+            return ports.first { $0["number"].int == Int64(number) && $0["protocol"].text == proto }.map(EncodedValue.init)
         }
         broker.ports = { host, proto, state in
             guard host == sampleAddress else { return [] }

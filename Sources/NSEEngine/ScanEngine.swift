@@ -35,7 +35,7 @@ public final class ScanEngine {
         broker.onLog = { [unowned self] log in self.handleLog(log) }
         broker.onDenied = { [unowned self] script, what in self.onWarning("\(script): \(what)") }
         broker.portState = { [unowned self] host, port, proto in
-            self.findPort(host, port, proto).map { self.portTable(self.hosts[$0.0].ports[$0.1]) }
+            self.findPort(host, port, proto).map { self.cachedPortTable($0.0, $0.1) }
         }
         broker.addTargets = { [unowned self] specs in self.addTargets(specs) }
         if options.broker.scriptTrace {
@@ -56,6 +56,7 @@ public final class ScanEngine {
         }
         broker.portUpdate = { [unowned self] host, port, proto, update in
             guard let (h, p) = self.findPort(host, port, proto) else { return }
+            self.portTables[h << 32 | p] = nil
             switch update {
             case .state(let s): self.hosts[h].ports[p].state = s
             case .version(let v): self.hosts[h].ports[p].version = v
@@ -471,6 +472,17 @@ public final class ScanEngine {
             "service": .string(p.service),
             "version": .record(version),
         ])
+    }
+
+    /// Port tables as scripts get them (nmap.get_port_state), by host and port
+    /// index; a port's own is dropped when a script changes its state or version.
+    private var portTables: [Int: EncodedValue] = [:]
+
+    private func cachedPortTable(_ h: Int, _ p: Int) -> EncodedValue {
+        if let t = portTables[h << 32 | p] { return t }
+        let t = EncodedValue(portTable(hosts[h].ports[p]))
+        portTables[h << 32 | p] = t
+        return t
     }
 
     /// Where a (host, port, protocol) sits in the report, for the port-table requests.

@@ -91,6 +91,13 @@ public struct FrameDecoder: Sendable {
     /// The next whole frame, or nil when more bytes are needed.
     /// Throws on a frame that is too large, malformed, or names an unknown op.
     public mutating func next() throws -> Frame? {
+        try nextRaw()?.decoded()
+    }
+
+    /// The next whole frame with its values still encoded (`RawFrame`), or nil
+    /// when more bytes are needed. Throws as `next` does, but on a malformed
+    /// value only when the values are read.
+    public mutating func nextRaw() throws -> RawFrame? {
         guard bufferedCount >= WireLimits.lengthPrefix else { return nil }
         var length = 0
         for i in 0..<4 { length = length << 8 | Int(buffer[start + i]) }
@@ -103,12 +110,9 @@ public struct FrameDecoder: Sendable {
         defer { if start == end { start = 0; end = 0; if buffer.count > 1 << 16 { buffer = [] } } }
         let op = body[body.startIndex]
         guard Op(rawValue: op & 0x7f) != nil else { throw WireError(.unknownOperation, "\(op)") }
-        var reader = ValueReader(body.dropFirst(5))
         var id: UInt32 = 0
         for i in 1...4 { id = id << 8 | UInt32(body[body.startIndex + i]) }
-        var values: [Value] = []
-        while !reader.atEnd { values.append(try reader.value()) }
-        return Frame(op: op, requestID: id, values: values)
+        return RawFrame(op: op, requestID: id, values: body.dropFirst(5))
     }
 
     /// At least `count` bytes of room after `end`: the undecoded bytes move to
@@ -131,4 +135,84 @@ public struct FrameDecoder: Sendable {
         if bufferedCount > 0 { throw WireError(.truncatedFrame, "\(bufferedCount) bytes left") }
     }
 
+}
+
+/// A value encoded once, to be sent in many replies (a port table).
+public struct EncodedValue: Sendable {
+    public let bytes: [UInt8]
+    public init(_ value: Value) {
+        var bytes: [UInt8] = []
+        value.encode(into: &bytes)
+        self.bytes = bytes
+    }
+}
+
+extension Frame {
+    /// Appends a reply to `op` whose one value is already encoded.
+    public static func encodeReply(to op: Op, requestID: UInt32, _ value: EncodedValue, into out: inout [UInt8]) {
+        let length = UInt32(5 + value.bytes.count)
+        out.appendBigEndian(length)
+        out.append(Op.reply(to: op))
+        out.appendBigEndian(requestID)
+        out.append(contentsOf: value.bytes)
+    }
+}
+
+/// A frame whose values are still in their encoding: the child pushes a reply's
+/// values onto its Lua stack straight from these bytes (`ValueScanner`), with no
+/// `Value` in between. It shares the decoder's buffer: keep it only until the
+/// next read.
+public struct RawFrame: Sendable {
+    public let op: UInt8
+    public let requestID: UInt32
+    /// The encoded values.
+    public let values: ArraySlice<UInt8>
+
+    public var isReply: Bool { op & 0x80 != 0 }
+
+    /// The frame with its values decoded.
+    public func decoded() throws -> Frame {
+        var reader = ValueReader(values)
+        var decoded: [Value] = []
+        while !reader.atEnd { decoded.append(try reader.value()) }
+        return Frame(op: op, requestID: requestID, values: decoded)
+    }
+}
+
+/// Walks encoded values one item at a time, with `ValueReader`'s checks: a
+/// table is announced with its entry count, then its keys and values follow.
+public struct ValueScanner {
+    public enum Item {
+        case none, bool(Bool), int(Int64), double(Double)
+        case bytes(ArraySlice<UInt8>)
+        case table(count: Int)
+    }
+
+    private var reader: ValueReader
+
+    public init(_ values: ArraySlice<UInt8>) { reader = ValueReader(values) }
+
+    public var atEnd: Bool { reader.atEnd }
+
+    public mutating func next() throws -> Item {
+        let raw = try reader.u8()
+        guard let tag = ValueTag(rawValue: raw) else { throw WireError(.badValueTag, "\(raw)") }
+        switch tag {
+        case .none: return .none
+        case .falseValue: return .bool(false)
+        case .trueValue: return .bool(true)
+        case .int: return .int(Int64(bitPattern: try reader.u64()))
+        case .double: return .double(Double(bitPattern: try reader.u64()))
+        case .bytes:
+            let n = Int(try reader.u32())
+            guard n <= reader.remaining else { throw WireError(.truncatedValue, "string of \(n) bytes") }
+            defer { reader.position += n }
+            return .bytes(reader.bytes[reader.position..<reader.position + n])
+        case .table:
+            let n = Int(try reader.u32())
+            guard n <= WireLimits.maxTableEntries else { throw WireError(.tooManyEntries) }
+            guard n * 2 <= reader.remaining else { throw WireError(.truncatedValue, "table of \(n) entries") }
+            return .table(count: n)
+        }
+    }
 }

@@ -559,3 +559,60 @@ func fuzzInput(_ rng: inout SplitMix64) -> [UInt8] {
     #expect(incomplete > 0)
     #expect(errorCodes.isSuperset(of: [.frameTooLarge, .frameTooSmall, .unknownOperation, .badValueTag, .truncatedValue]))
 }
+
+// MARK: - Raw frames, the scanner, pre-encoded replies
+
+/// Rebuilds a value from a scanner, as the child does onto its Lua stack.
+func scanned(_ scanner: inout ValueScanner) throws -> Value {
+    switch try scanner.next() {
+    case .none: return .none
+    case .bool(let b): return .bool(b)
+    case .int(let i): return .int(i)
+    case .double(let d): return .double(d)
+    case .bytes(let b): return .bytes(Array(b))
+    case .table(let count):
+        var entries: [TableEntry] = []
+        for _ in 0..<count {
+            let k = try scanned(&scanner)
+            entries.append(TableEntry(k, try scanned(&scanner)))
+        }
+        return .table(entries)
+    }
+}
+
+@Test(arguments: sampleValues)
+func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
+    let frame = Frame.reply(to: .receive, requestID: 9, [.bool(true), value])
+    var decoder = FrameDecoder()
+    decoder.feed(frame.encoded())
+    let raw = try #require(try decoder.nextRaw())
+    #expect(raw.isReply && raw.requestID == 9 && raw.op == Op.reply(to: .receive))
+    var scanner = ValueScanner(raw.values)
+    var values: [Value] = []
+    while !scanner.atEnd { values.append(try scanned(&scanner)) }
+    #expect(values.count == 2 && bitwiseEqual(values[1], value))
+    #expect(bitwiseEqual(try raw.decoded().values[1], value))
+}
+
+@Test func theScannerRejectsWhatTheDecoderRejects() {
+    let payloads: [[UInt8]] = [
+        [9],                                  // unknown tag
+        [5] + bigEndian(100) + [1, 2],        // string longer than the frame
+        [6] + bigEndian(1000) + [0, 0],       // table count beyond the frame
+        [6] + bigEndian(UInt32.max),          // table count above the limit
+        [3, 0, 0, 1],                         // integer cut short
+    ]
+    for payload in payloads {
+        var scanner = ValueScanner(payload[...])
+        let scannerCode = wireErrorCode { while !scanner.atEnd { _ = try scanned(&scanner) } }
+        let decoderCode = wireErrorCode { _ = try decodeAll(rawFrame(op: Op.run.rawValue, payload: payload)) }
+        #expect(scannerCode != nil && scannerCode == decoderCode, "\(payload)")
+    }
+}
+
+@Test func aReplyWithAPreEncodedValueHasTheBytesOfTheSameReplyEncodedWhole() {
+    let table = Value.record(["number": 80, "protocol": "tcp", "version": .record(["name": "http"])])
+    var out: [UInt8] = [1, 2]
+    Frame.encodeReply(to: .getPortState, requestID: 77, EncodedValue(table), into: &out)
+    #expect(out == [1, 2] + Frame.reply(to: .getPortState, requestID: 77, [table]).encoded())
+}
