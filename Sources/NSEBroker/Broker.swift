@@ -172,6 +172,7 @@ public final class Broker {
     }
 
     private func startQueued() {
+        var activated: ChildSession?
         while live.count < config.maxChildren {
             if zygote?.state == .loading { return } // started again when it is ready
             // (A staged instance of a zygote that died is dying too: its job
@@ -181,6 +182,7 @@ public final class Broker {
                 live[ObjectIdentifier(session)] = session
                 pooledStarts += 1
                 session.activate(spawnTime: Reactor.now())
+                activated = session
             } else if !queue.isEmpty {
                 let next = queue.removeFirst()
                 start(next.job, next.completion)
@@ -188,7 +190,10 @@ public final class Broker {
                 break
             }
         }
-        stage()
+        // The next instance is readied once this one runs: its fork and set-up
+        // would otherwise compete for the CPU with this one's start. (One that
+        // ends first has its end call this again.)
+        if let activated { activated.onRunning = { [unowned self] in stage() } } else { stage() }
     }
 
     /// NSEBOX_BROKER_STATS=1: the broker states its descriptors and memory after each

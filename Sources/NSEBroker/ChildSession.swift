@@ -116,6 +116,10 @@ final class ChildSession {
         }
     }
 
+    /// Called once, at the first message the instance sends after its job started
+    /// (the broker readies the next instance then, not while this one starts).
+    var onRunning: (() -> Void)?
+
     /// Starts the job: its timers, and for a forked instance its `run` at once
     /// (it finds its job waiting after its hello: no round trip).
     func activate(spawnTime: Double) {
@@ -259,6 +263,10 @@ final class ChildSession {
     }
 
     private func handle(_ frame: Frame) throws {
+        if sentRun, let running = onRunning {
+            onRunning = nil
+            running()
+        }
         guard !frame.isReply, let op = frame.request, op.sender == .child else {
             let name = frame.request.map { "\($0)" } ?? "?"
             let who = frame.request?.sender == .zygote ? "the zygote" : "the broker"
