@@ -33,7 +33,7 @@ public final class AuditLog {
         }
     }
 
-    private let fd: FileDescriptor?
+    private let file: AuditFile?
     private var seq: UInt64 = 0
     private var prev = String(repeating: "0", count: 64)
     public let path: String?
@@ -44,14 +44,12 @@ public final class AuditLog {
     /// A log written to `path`; with nil, records only go to `tap`.
     public init(path: String?) throws {
         self.path = path
-        guard let path else { fd = nil; return }
-        let raw = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard raw >= 0 else { throw SystemError("open(\(path))", errno: errno) }
-        fd = FileDescriptor(taking: raw)
+        file = try path.map { path throws(SystemError) in try AuditFile(path: path) }
     }
 
-    /// Appends one record. The line reaches the kernel (one write) before this
-    /// returns, so a broker killed afterwards still leaves it in the file. The
+    /// Appends one record. The line reaches the kernel (copied into the file's
+    /// shared mapping, or one write; `AuditFile`) before this returns, so a broker
+    /// killed afterwards still leaves it in the file. The
     /// line is built as bytes: a record is made for every send and receive.
     public func record(_ event: String, instance: String, script: String, target: String, _ fields: [(String, Field)] = []) {
         tap?(event, instance, script, target, fields)
@@ -59,15 +57,17 @@ public final class AuditLog {
         seq += 1
         var line: [UInt8] = []
         line.reserveCapacity(256 + fields.reduce(0) { n, f in if case .bytes(let b) = f.1 { return n + b.count * 4 / 3 + 4 }; return n })
-        line += Array("{\"seq\":\(seq),\"ts\":\"".utf8)
-        line += Self.timestamp().utf8
-        line += Array("\",\"instance\":".utf8)
+        line += Self.seqKey
+        Self.decimal(seq, into: &line)
+        line += Self.tsKey
+        Self.timestamp(into: &line)
+        line += Self.instanceKey
         Self.quote(instance, into: &line)
-        line += Array(",\"script\":".utf8)
+        line += Self.scriptKey
         Self.quote(script, into: &line)
-        line += Array(",\"target\":".utf8)
+        line += Self.targetKey
         Self.quote(target, into: &line)
-        line += Array(",\"event\":".utf8)
+        line += Self.eventKey
         Self.quote(event, into: &line)
         for (key, value) in fields {
             line.append(UInt8(ascii: ","))
@@ -75,7 +75,9 @@ public final class AuditLog {
             line.append(UInt8(ascii: ":"))
             switch value {
             case .string(let s): Self.quote(s, into: &line)
-            case .int(let i): line += String(i).utf8
+            case .int(let i):
+                if i < 0 { line.append(UInt8(ascii: "-")) }
+                Self.decimal(i.magnitude, into: &line)
             case .double(let d): line += (d.isFinite ? String(d) : "null").utf8
             case .bool(let b): line += (b ? "true" : "false").utf8
             case .bytes(let b):
@@ -91,12 +93,15 @@ public final class AuditLog {
                 line.append(UInt8(ascii: "]"))
             }
         }
-        line += Array(",\"prev\":\"".utf8)
+        line += Self.prevKey
         line += prev.utf8
-        line += Array("\"}\n".utf8)
+        line += Self.lineEnd
         prev = Self.sha256Hex(line[...])
-        try? fd?.writeAll(line)
+        file?.append(line)
     }
+
+    /// After the last record (the scan's `end`): the file is cut to its lines.
+    public func close() { file?.close() }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
@@ -113,28 +118,37 @@ public final class AuditLog {
     }
 
     /// RFC 3339 UTC with microseconds: 2026-11-26T20:54:30.123456Z.
-    static func timestamp() -> String {
+    // The fixed parts of a line, made once.
+    private static let seqKey = Array("{\"seq\":".utf8), tsKey = Array(",\"ts\":\"".utf8)
+    private static let instanceKey = Array("\",\"instance\":".utf8), scriptKey = Array(",\"script\":".utf8)
+    private static let targetKey = Array(",\"target\":".utf8), eventKey = Array(",\"event\":".utf8)
+    private static let prevKey = Array(",\"prev\":\"".utf8), lineEnd = Array("\"}\n".utf8)
+
+    static func decimal(_ v: UInt64, into out: inout [UInt8]) {
+        if v >= 10 { decimal(v / 10, into: &out) }
+        out.append(UInt8(48 + v % 10))
+    }
+
+    /// "2026-11-27T04:12:01.900880Z", appended.
+    static func timestamp(into out: inout [UInt8]) {
         var t = timespec()
         clock_gettime(CLOCK_REALTIME, &t)
         var tm = Glibc.tm()
         var seconds = t.tv_sec
         gmtime_r(&seconds, &tm)
-        var out = [UInt8]()
-        out.reserveCapacity(27)
         func digits(_ v: Int, _ width: Int) {
-            var d = [UInt8](repeating: UInt8(ascii: "0"), count: width), v = v
-            for i in stride(from: width - 1, through: 0, by: -1) { d[i] = UInt8(48 + v % 10); v /= 10 }
-            out += d
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = v
+            while divisor > 0 { out.append(UInt8(48 + (v / divisor) % 10)); v %= divisor; divisor /= 10 }
         }
         digits(Int(tm.tm_year) + 1900, 4); out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mon) + 1, 2)
         out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mday), 2); out.append(UInt8(ascii: "T"))
         digits(Int(tm.tm_hour), 2); out.append(UInt8(ascii: ":")); digits(Int(tm.tm_min), 2)
         out.append(UInt8(ascii: ":")); digits(Int(tm.tm_sec), 2); out.append(UInt8(ascii: "."))
         digits(Int(t.tv_nsec / 1000), 6); out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
-    /// A JSON string literal; anything outside printable ASCII is escaped.
     static func quote(_ s: String) -> String {
         var out: [UInt8] = []
         quote(s, into: &out)

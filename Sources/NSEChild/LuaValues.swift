@@ -71,6 +71,7 @@ enum LuaValues {
     /// Pushes the next encoded value straight from the frame's bytes (`RawFrame`):
     /// what `push` does for a decoded one, without the `Value` in between.
     static func push(_ L: OpaquePointer, _ scanner: inout ValueScanner, depth: Int = 0) throws {
+        guard depth <= WireLimits.maxDepth else { throw WireError(.tooDeep) }
         switch try scanner.next() {
         case .none: lua_pushnil(L)
         case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
@@ -81,7 +82,6 @@ enum LuaValues {
                 _ = lua_pushlstring(L, p.baseAddress?.assumingMemoryBound(to: CChar.self), p.count)
             }
         case .table(let count):
-            guard depth < WireLimits.maxDepth else { throw WireError(.tooDeep) }
             lua_checkstack(L, 3)
             lua_createtable(L, 0, Int32(min(count, 1 << 16)))
             for _ in 0..<count {

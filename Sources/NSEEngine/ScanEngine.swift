@@ -111,6 +111,7 @@ public final class ScanEngine {
         report.postScripts = runPhase(scripts, rule: "postrule", scope: scope, instances: { _ in [(nil, nil, nil)] })
         BrokerStats.report("after post-scan")
         broker.audit?.record("end", instance: "", script: "", target: "", [("hosts", .int(Int64(hosts.count)))])
+        broker.audit?.close()
         report.elapsed = wallClock() - start
         return report
     }

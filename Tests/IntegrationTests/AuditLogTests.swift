@@ -26,6 +26,10 @@ struct AuditLogTests {
         let verify = try runNsebox(["audit", "verify", log])
         #expect(verify.exitCode == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("chain whole, ended by the broker"), "\(verify.stdout)")
+        // The file (written through a mapping that grows a mebibyte at a time)
+        // ends at its last line.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
+        #expect(bytes.last == 10 && !bytes.contains(0), "\(bytes.count) bytes, the last \(bytes.last ?? 0)")
 
         let lines = try auditLines(log)
         let records = lines.map(auditRecord)
@@ -112,6 +116,8 @@ struct AuditLogTests {
         }
         kill(broker.pid, SIGKILL)
         #expect(broker.wait(timeout: 10))
+        // Zeros follow the last line the broker wrote (its file grew ahead of it).
+        #expect(try Data(contentsOf: URL(fileURLWithPath: log)).last == 0)
         // A torn last line, as a write cut short would leave.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
