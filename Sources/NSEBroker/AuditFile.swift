@@ -4,10 +4,13 @@ import NSESystem
 /// The audit log's file. Lines are copied into a shared mapping of it: a line
 /// there is in the kernel's page cache at once, as a write(2) would have put it
 /// (it survives the broker's death), without a system call per line. The file
-/// grows a mebibyte at a time and is cut to its length when the log closes; a
-/// broker that dies leaves zeros after its last line, which readers skip as they
-/// skip a line cut short (docs/audit.md). A file that cannot be mapped (a pipe, a
-/// terminal) gets one write(2) per line.
+/// grows a mebibyte at a time, its blocks allocated as it grows (a full disk is
+/// then a failed growth, after which lines go by write(2), not a SIGBUS at a
+/// store), and is cut to its length when the log closes; a broker that dies
+/// leaves zeros after its last line, which readers skip as they skip a line cut
+/// short (docs/audit.md). A file that cannot be mapped (a pipe, a terminal) gets
+/// one write(2) per line. (Someone who truncates the file under a running broker
+/// ends it with SIGBUS: the file is the broker's, mode 0600.)
 final class AuditFile {
     private let fd: FileDescriptor
     private var base: UnsafeMutableRawPointer?
@@ -45,7 +48,7 @@ final class AuditFile {
 
     /// The file grown to `size` bytes and mapped whole.
     private func map(_ size: Int) -> Bool {
-        guard ftruncate(fd.raw, off_t(size)) == 0 else { return false }
+        guard posix_fallocate(fd.raw, 0, off_t(size)) == 0 else { return false }
         let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.raw, 0)
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return false }
         if let base { munmap(base, capacity) }
