@@ -61,6 +61,11 @@ struct ComparisonTests {
         #expect(skew.settled.count == 1 && skew.settled[0].hasSuffix("clock-skew: no result, as nmap gives when the value it measures rounds to nothing"))
         let other = GroupComparison(name: "t", first: report(["|_ntp-info: x"]), second: report(["|_ntp-info: x"]), ours: report([]))
         #expect(other.reproduced.isEmpty && other.misses.count == 1)
+        // The other way round: nmap measured nothing on both runs, nsebox a few seconds.
+        let measured = GroupComparison(name: "t", first: report([]), second: report([]), ours: report(["|_clock-skew: 4s"]))
+        #expect(measured.unexpected.isEmpty && measured.settled.count == 1, "\(measured.unexpected)")
+        let extra = GroupComparison(name: "t", first: report([]), second: report([]), ours: report(["|_ntp-info: x"]))
+        #expect(extra.unexpected.count == 1)
     }
 
     @Test func anErrorOnOneNmapRunMakesAResultUncounted() {
