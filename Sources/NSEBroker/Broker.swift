@@ -224,7 +224,8 @@ public final class Broker {
     /// NSEBOX_POOL: how many instances wait forked ahead of their jobs, staged or
     /// in the pool (default 2; 0: each fork is asked for when its job starts).
     static let poolSize = getenv("NSEBOX_POOL").flatMap { Int(String(cString: $0)) }.map { max(0, min($0, 64)) } ?? 2
-    /// How many instances started from the pool (NSEBOX_BROKER_STATS prints it).
+    /// How many jobs started in an instance forked ahead, staged or from the pool
+    /// (NSEBOX_BROKER_STATS prints it as "instances started from the pool").
     public private(set) var pooledStarts = 0
     /// How many requests instances made, by message number (NSEBOX_BROKER_STATS prints them).
     public internal(set) var requestCounts = [Int](repeating: 0, count: 256)
