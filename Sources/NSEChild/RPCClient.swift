@@ -25,12 +25,8 @@ final class RPCClient {
         try fd.writeAll(Frame(op, values).encoded())
     }
 
-    /// Sends a request and blocks until its own reply arrives.
-    func call(_ op: Op, _ values: [Value]) throws -> [Value] {
-        try callRaw(op, values).decoded().values
-    }
-
-    /// `call`, its reply's values left encoded (valid until the next read).
+    /// Sends a request and blocks until its own reply arrives; the reply's
+    /// values are left encoded (valid until the next read).
     func callRaw(_ op: Op, _ values: [Value]) throws -> RawFrame {
         let id = try request(op, values)
         while true {
@@ -42,11 +38,11 @@ final class RPCClient {
 
     /// The next reply for any outstanding request, queued ones first (decoded),
     /// else the next read (encoded, valid until the next read).
-    func nextReply() throws -> Either {
+    func nextReply() throws -> Reply {
         if !queued.isEmpty { return .decoded(queued.removeFirst()) }
         return .raw(try readRawFrame())
     }
-    enum Either { case decoded(Frame), raw(RawFrame) }
+    enum Reply { case decoded(Frame), raw(RawFrame) }
 
     // The zygote's reading (commands arrive with descriptors attached).
 
