@@ -435,10 +435,7 @@ final class ChildSession {
             answer([.int(Int64(broker.newTargetsCount()))])
         case .getPortState:
             if let table = broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") {
-                inFlight -= 1
-                guard !closed else { return }
-                Frame.encodeReply(to: op, requestID: id, table, into: &outbox)
-                flush()
+                reply(op, id, encoded: table)
             } else {
                 answer([.none])
             }
@@ -713,6 +710,14 @@ final class ChildSession {
     private func reply(_ op: Op, _ id: UInt32, _ values: [Value]) {
         inFlight -= 1
         send(Frame.reply(to: op, requestID: id, values))
+    }
+
+    /// A reply whose one value the broker encoded once (a port table).
+    private func reply(_ op: Op, _ id: UInt32, encoded value: EncodedValue) {
+        inFlight -= 1
+        guard !closed else { return }
+        Frame.encodeReply(to: op, requestID: id, value, into: &outbox)
+        flush()
     }
 
     private func send(_ frame: Frame) {

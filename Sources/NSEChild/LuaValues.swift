@@ -43,33 +43,23 @@ enum LuaValues {
         }
     }
 
-    /// Pushes a `Value` onto the stack.
+    /// Pushes a `Value` onto the stack, by its encoding: one way, the one a
+    /// reply takes, for what a wire value becomes in Lua. (A value within the
+    /// wire's limits, as every value here is, always scans; one that did not
+    /// would push nil.)
     static func push(_ L: OpaquePointer, _ v: Value) {
-        switch v {
-        case .none: lua_pushnil(L)
-        case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
-        case .int(let i): lua_pushinteger(L, i)
-        case .double(let d): lua_pushnumber(L, d)
-        case .bytes(let b):
-            b.withUnsafeBufferPointer { p in
-                _ = lua_pushlstring(L, p.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, p.count)
-            }
-        case .table(let entries):
-            lua_checkstack(L, 3)
-            lua_createtable(L, 0, Int32(min(entries.count, 1 << 16)))
-            for e in entries {
-                // nil and NaN cannot be table keys: lua_rawset would raise an error.
-                if e.key.isNone { continue }
-                if case .double(let d) = e.key, d.isNaN { continue }
-                push(L, e.key)
-                push(L, e.value)
-                lua_rawset(L, -3)
-            }
+        var bytes: [UInt8] = []
+        v.encode(into: &bytes)
+        var scanner = ValueScanner(bytes[...])
+        let top = lua_gettop(L)
+        do { try push(L, &scanner) } catch {
+            lua_settop(L, top)
+            lua_pushnil(L)
         }
     }
 
-    /// Pushes the next encoded value straight from the frame's bytes (`RawFrame`):
-    /// what `push` does for a decoded one, without the `Value` in between.
+    /// Pushes the next encoded value straight from the frame's bytes (`RawFrame`),
+    /// with no `Value` in between.
     static func push(_ L: OpaquePointer, _ scanner: inout ValueScanner, depth: Int = 0) throws {
         guard depth <= WireLimits.maxDepth else { throw WireError(.tooDeep) }
         switch try scanner.next() {
