@@ -68,6 +68,7 @@ public enum ChildMain {
             do {
                 if zygote { try Sandbox.applyZygote(policy) } else { try Sandbox.apply(policy) }
             } catch { fail(client, "\(error)") }
+            client.waitsInPoll = policy.alwaysAllows("poll")
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
             return (client, (policy, policyText))
         } catch {

@@ -9,6 +9,9 @@ final class RPCClient {
     private var decoder = FrameDecoder()
     private var nextID: UInt32 = 1
     private var queued: [Frame] = []
+    /// Whether a read waits in poll(2) first (`FileDescriptor.waitReadable`): a
+    /// wake-up less per request, where the policy allows poll. Else read(2) blocks.
+    var waitsInPoll = false
 
     init(fd: consuming FileDescriptor) { self.fd = fd }
 
@@ -73,6 +76,7 @@ final class RPCClient {
     func readRawFrame() throws -> RawFrame {
         while true {
             if let f = try decoder.nextRaw() { return f }
+            if waitsInPoll { try fd.waitReadable() }
             guard let count = try decoder.fill({ try fd.read(into: $0) }), count > 0 else {
                 throw WireError(.truncatedFrame, "broker closed the connection")
             }

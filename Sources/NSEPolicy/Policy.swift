@@ -63,3 +63,13 @@ public struct ResourceLimit: Equatable, Sendable {
     public var value: UInt64
     public init(_ resource: Resource, _ value: UInt64) { self.resource = resource; self.value = value }
 }
+
+extension Policy {
+    /// Whether every call to `syscall` is allowed, whatever its arguments: a rule
+    /// that allows it with no condition, or nothing about it and a default of allow.
+    public func alwaysAllows(_ syscall: String) -> Bool {
+        let named = rules.filter { $0.syscall == syscall }
+        if named.contains(where: { $0.action == .allow && $0.conditions.isEmpty }) { return true }
+        return named.isEmpty && defaultAction == .allow
+    }
+}

@@ -30,6 +30,20 @@ public struct FileDescriptor: ~Copyable, Sendable {
         try nonBlockingSyscall("read") { Glibc.read(raw, buffer.baseAddress, buffer.count) }
     }
 
+    /// Blocks until the descriptor has something to read (or is closed).
+    ///
+    /// A reader blocked in read(2) on a Unix stream socket is also woken each
+    /// time the peer reads what this end sent (the "room to write" wake-up shares
+    /// the socket's wait queue): poll(2) asked for input alone sleeps through it.
+    public func waitReadable() throws(SystemError) {
+        var p = pollfd(fd: raw, events: Int16(POLLIN), revents: 0)
+        while true {
+            let r = Glibc.poll(&p, 1, -1)
+            if r >= 0 { return }
+            if errno != EINTR { throw SystemError("poll", errno: errno) }
+        }
+    }
+
     /// Reads up to `max` bytes; nil when it would block, empty at end of stream.
     public func read(max: Int) throws -> [UInt8]? {
         // Uninitialised: zeroing 64 KiB for a 30-byte reply cost more than the reply.

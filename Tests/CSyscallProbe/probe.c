@@ -16,7 +16,7 @@ static const struct { const char *name; long number; } table[] = {
     C(truncate), C(init_module), C(finit_module), C(reboot), C(kexec_load), C(sethostname),
     C(syslog), C(personality), C(pipe2), C(dup), C(dup3), C(splice), C(inotify_init1),
     C(eventfd2), C(timerfd_create), C(signalfd4), C(getdents64), C(sysinfo), C(uname),
-    C(nanosleep), C(getuid), C(getppid), C(setsockopt), C(getsockname), C(poll), C(select),
+    C(nanosleep), C(getuid), C(getppid), C(setsockopt), C(getsockname), C(select), C(pselect6),
     /* What a zygote may do and its instances may not (Sandbox.zygoteRules). */
     C(wait4), C(ppoll), C(rt_sigaction), C(dup2), C(prlimit64), C(setrlimit), C(close),
     C(set_robust_list),

@@ -133,4 +133,26 @@ struct PolicyEnforcementTests {
         let nothing = try runNsebox(["--policy", none] + args)
         #expect(nothing.stdout.contains("|_reads: data: no; named: no"), "\(nothing.stdout)\n\(nothing.stderr)")
     }
+
+    /// The shipped policies let a child wait for its replies in poll(2); one that
+    /// does not (a policy written before, say) must still run every script, the
+    /// child reading without it, and a child of either must give the same report.
+    @Test func aPolicyWithoutPollStillRunsScripts() throws {
+        let nginx = try NginxService(title: "no poll here", port: .httpLikely)
+        let dir = try scratchDirectory("nopoll")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = try repositoryPolicy("default")
+        #expect(text.contains("\nallow poll\n"))
+        let path = dir.appendingPathComponent("nopoll.policy").path
+        try text.replacingOccurrences(of: "\nallow poll\n", with: "\n").replacingOccurrences(of: "name default", with: "name nopoll")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let args = ["--script", "http-title,http-headers", "-p", "\(nginx.port)", "127.0.0.1"]
+        let without = try runNsebox(["--policy", path] + args)
+        let with = try runNsebox(args)
+        #expect(without.exitCode == 0, "\(without.stderr)")
+        #expect(without.stdout.contains("|_http-title: no poll here"), "\(without.stdout)\n\(without.stderr)")
+        let results = { (out: String) in out.split(separator: "\n").filter { $0.hasPrefix("|") && !$0.contains("Date: ") } }
+        #expect(results(without.stdout) == results(with.stdout), "\(without.stdout)\n\(with.stdout)")
+        #expect(!without.stderr.contains("SIGSYS") && !without.stderr.contains("signal"), "\(without.stderr)")
+    }
 }

@@ -365,3 +365,14 @@ func missingRequiredStatementIsAnErrorWithoutALine(_ text: String, _ missing: St
     #expect(text.contains("  when category brute: limit sockets 9"))
     #expect(text.contains("scripts that run: all"))
 }
+
+/// The child waits for replies in poll(2) only where every call to it is allowed.
+@Test func alwaysAllowsMeansEveryCallToIt() throws {
+    func policy(_ lines: String) throws -> Policy { try PolicyParser.parse("format 2\nname p\n" + lines + "\n") }
+    #expect(try policy("default kill\nallow poll").alwaysAllows("poll"))
+    #expect(try !policy("default kill").alwaysAllows("poll"))
+    #expect(try !policy("default kill\nallow poll arg1 == 1").alwaysAllows("poll"))
+    #expect(try !policy("default allow\nkill poll").alwaysAllows("poll"))
+    #expect(try policy("default allow").alwaysAllows("poll"))
+    #expect(try PolicyParser.parse(readFile(defaultPolicyPath())).alwaysAllows("poll"))
+}

@@ -425,7 +425,7 @@ let forbiddenCalls = [
     "truncate", "init_module", "finit_module", "reboot", "kexec_load", "sethostname",
     "syslog", "personality", "pipe2", "dup", "dup3", "splice", "inotify_init1",
     "eventfd2", "timerfd_create", "signalfd4", "getdents64", "sysinfo", "uname",
-    "nanosleep", "getuid", "getppid", "setsockopt", "getsockname", "poll", "select",
+    "nanosleep", "getuid", "getppid", "setsockopt", "getsockname", "select", "pselect6",
 ]
 
 /// Each call, made by the C helper straight through syscall(2) with all-zero
