@@ -36,21 +36,35 @@ extension ServiceTable {
 
 /// Reads a whole file as UTF-8 (invalid bytes are replaced, not fatal).
 public func readTextFile(_ path: String) throws(SpecError) -> String {
+    String(decoding: try readFileBytes(path), as: UTF8.self)
+}
+
+/// A whole file's bytes, read into one buffer of the size fstat(2) gives (more
+/// reads if the file grew meanwhile); the same errors as `readTextFile`.
+public func readFileBytes(_ path: String) throws(SpecError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
         throw SpecError("Cannot open \"\(path)\": \(String(cString: strerror(errno))).")
     }
     defer { close(fd) }
+    var info = stat()
+    var capacity = fstat(fd, &info) == 0 && info.st_size > 0 ? Int(info.st_size) + 1 : 65536
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n == 0 { break }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw SpecError("Cannot read \"\(path)\": \(String(cString: strerror(errno))).")
+        var failure: Int32 = 0
+        // Read straight into the new array: no zeroed chunk to copy from.
+        let part = [UInt8](unsafeUninitializedCapacity: capacity) { p, count in
+            count = 0
+            while count < capacity {
+                let n = read(fd, p.baseAddress! + count, capacity - count)
+                if n < 0 { if errno == EINTR { continue }; failure = errno; return }
+                if n == 0 { break }
+                count += n
+            }
         }
-        bytes += chunk[0..<n]
+        if failure != 0 { throw SpecError("Cannot read \"\(path)\": \(String(cString: strerror(failure))).") }
+        if bytes.isEmpty { bytes = part } else { bytes += part }
+        if part.count < capacity { return bytes }
+        capacity = 65536
     }
-    return String(decoding: bytes, as: UTF8.self)
 }
