@@ -15,7 +15,7 @@ final class ChildSession {
     /// Which requests a child may send in which state (OpenSSH's monitor table).
     static let permitted: [Op: Set<State>] = {
         var t: [Op: Set<State>] = [.helloAck: [.starting], .result: [.starting, .running]]
-        for op: Op in [.connect, .send, .sendTo, .receive, .close, .setTimeout, .getInfo, .sleep,
+        for op: Op in [.connect, .send, .sendTo, .receive, .close, .closeAnswered, .setTimeout, .getInfo, .sleep,
                        .reconnectSSL, .getSSLCertificate,
                        .registryAcquire, .registryRelease, .mutexLock, .mutexTryLock, .mutexUnlock,
                        .loadModule, .readDataFile, .fileInfo,
@@ -335,16 +335,18 @@ final class ChildSession {
                 }
                 answer(values)
             }
-        case .close where captures[v[0].int ?? -1] != nil:
+        case .close where captures[v[0].int ?? -1] != nil, .closeAnswered where captures[v[0].int ?? -1] != nil:
             let c = captures.removeValue(forKey: v[0].int ?? -1)!
             audit("close", [("socket", .int(c.id))])
             c.close()
             broker.releaseCapture(c.handle)
-            answer([.bool(true)])
-        case .close:
+            if op == .close { answer([.bool(true)]) }
+        case .close, .closeAnswered:
+            // closeAnswered: the script has its answer; the close still waits
+            // behind the socket's pending operations, as a close request does.
             guard let s = socket(v[0]) else { return }
             if s.isOpen { audit("close", [("socket", .int(v[0].int ?? -1))]) }
-            s.close(reply: answer)
+            s.close(reply: op == .close ? answer : { _ in })
         case .setTimeout:
             if let c = captures[v[0].int ?? -1] { c.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000)); return }
             guard let s = socket(v[0]) else { return }

@@ -164,6 +164,14 @@ function nmap.new_socket(proto, af)
   return setmetatable({id = next_socket, proto = proto or "tcp", timeout = DEFAULT_TIMEOUT, buf = ""}, Socket)
 end
 
+-- `iod`: whether nmap would hold an nsock descriptor for the socket, which is all
+-- its close looks at. A connect attempt opens one, failed or not, and so does any
+-- use of a UDP socket; close drops it. The child knows this from its own calls, so
+-- it answers close itself and tells the broker with a one-way closeAnswered.
+local function udp_opens(self)
+  if self.proto == "udp" then self.iod = true end
+end
+
 local function host_of(host)
   if type(host) == "table" then return host.ip or host.targetname or host.name end
   return host
@@ -185,9 +193,12 @@ function Socket:connect(host, port, proto)
   self.proto = proto
   -- "ssl": the broker connects and runs the TLS handshake within the timeout.
   local source = self.source or {"", -1}
+  self.iod = true
   local ok, err = rpc("connect", self.id, address, number, proto, source[1], source[2])
   if ok then self.connected = true; self.buf = "" end
   self.ssl = (ok and proto == "ssl") or nil
+  -- nmap's success is `true` alone (what a script that prints every value sees).
+  if ok then return ok end
   return ok, err
 end
 
@@ -198,6 +209,7 @@ end
 
 function Socket:send(data)
   check_open(self)
+  udp_opens(self)
   return rpc("send", self.id, tostring(data))
 end
 
@@ -207,6 +219,7 @@ function Socket:sendto(host, port, data)
   number = math.tointeger(tonumber(number))
   if type(address) ~= "string" or not number then error("bad argument to 'sendto' (host and port expected)", 2) end
   if self.proto ~= "udp" then check_open(self) end
+  udp_opens(self)
   return rpc("sendTo", self.id, address, number, tostring(data))
 end
 
@@ -214,16 +227,19 @@ end
 -- keeps its own buffer, as in nmap.
 function Socket:receive()
   check_open(self)
+  udp_opens(self)
   return rpc("receive", self.id, 0, 0)
 end
 
 function Socket:receive_bytes(n)
   check_open(self)
+  udp_opens(self)
   return rpc("receive", self.id, 1, math.tointeger(tonumber(n)) or 1)
 end
 
 function Socket:receive_lines(n)
   check_open(self)
+  udp_opens(self)
   return rpc("receive", self.id, 2, math.tointeger(tonumber(n)) or 1)
 end
 
@@ -231,6 +247,7 @@ end
 --- indices) matches; keeps the rest for the next call.
 function Socket:receive_buf(delim, keep)
   check_open(self)
+  udp_opens(self)
   if type(delim) ~= "function" and type(delim) ~= "string" then
     error("bad argument #1 to 'receive_buf' (function/string expected)", 2)
   end
@@ -250,11 +267,15 @@ function Socket:receive_buf(delim, keep)
   end
 end
 
+-- As nmap's close: no yield, and "socket already closed" unless a descriptor is held.
 function Socket:close()
   self.buf = ""
   self.connected = false
   self.ssl = nil
-  return rpc("close", self.id)
+  if not self.iod then return false, "socket already closed" end
+  self.iod = nil
+  rt.notify(OP.closeAnswered, self.id)
+  return true
 end
 
 function Socket:set_timeout(ms)
@@ -270,6 +291,7 @@ end
 
 function Socket:get_info()
   check_open(self)
+  udp_opens(self)
   return rpc("getInfo", self.id)
 end
 
@@ -292,8 +314,9 @@ end
 -- failed handshake sends and receives fail and close still succeeds.
 function Socket:reconnect_ssl()
   check_open(self)
+  udp_opens(self)
   local ok, err = rpc("reconnectSSL", self.id)
-  if ok then self.ssl = true end
+  if ok then self.ssl = true; return ok end
   return ok, err
 end
 
@@ -360,10 +383,8 @@ function Socket:pcap_receive()
   end
 end
 
+-- A capture's close is the broker's to answer (it holds the pcap handle).
 local socket_close = Socket.close
-function Socket:pcap_close()
-  return socket_close(self)
-end
 function Socket:close()
   if self.pcap then
     self.pcap, self.hash_fn, self.wanted = nil, nil, nil
@@ -371,6 +392,7 @@ function Socket:close()
   end
   return socket_close(self)
 end
+Socket.pcap_close = Socket.close
 
 -- Raw sending: the broker holds the raw and packet sockets; ip_send and
 -- ethernet_send are requests it checks (policy, destination) before sending.

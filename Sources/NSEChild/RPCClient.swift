@@ -4,6 +4,13 @@ import NSEWire
 /// The child's end of the RPC socket (fd 3). Blocking: the child has nothing else to
 /// do while all of its script threads wait. Replies that arrive while a synchronous
 /// call waits for its own are queued for the scheduler.
+///
+/// One-way messages whose effect other processes could only see once this one
+/// yields under nmap (a timeout, a registry or mutex given back, a close, a port's
+/// state) are held and written with the next request, or before the child waits
+/// for a reply, whichever comes first: one write, and one wake-up of the broker,
+/// instead of one each. Any other message (log, result) goes out at once, after
+/// those held before it.
 final class RPCClient {
     let fd: FileDescriptor
     private var decoder = FrameDecoder()
@@ -19,13 +26,28 @@ final class RPCClient {
     func request(_ op: Op, _ values: [Value]) throws -> UInt32 {
         let id = nextID
         nextID = nextID == UInt32.max ? 1 : nextID + 1
-        try fd.writeAll(Frame(op, requestID: id, values).encoded())
+        held += Frame(op, requestID: id, values).encoded()
+        try flush()
         return id
     }
 
-    /// Sends a message that gets no reply.
+    /// Sends a message that gets no reply (held, for the ops in `holdable`).
     func notify(_ op: Op, _ values: [Value]) throws {
-        try fd.writeAll(Frame(op, values).encoded())
+        held += Frame(op, values).encoded()
+        if !RPCClient.holdable.contains(op) { try flush() }
+    }
+
+    /// The one-way messages that wait for the next request or wait.
+    static let holdable: Set<Op> = [.setTimeout, .registryRelease, .mutexUnlock, .closeAnswered, .setPortState, .setPortVersion]
+
+    /// Frames not written yet, in order.
+    private var held: [UInt8] = []
+
+    /// Writes what is held.
+    func flush() throws {
+        guard !held.isEmpty else { return }
+        try fd.writeAll(held)
+        held.removeAll(keepingCapacity: true)
     }
 
     /// Sends a request and blocks until its own reply arrives; the reply's
@@ -63,6 +85,7 @@ final class RPCClient {
     /// the zygote had read or asked on its socket is not the instance's.
     func restart() {
         decoder = FrameDecoder()
+        held = []
         queued = []
         nextID = 1
     }
@@ -76,6 +99,7 @@ final class RPCClient {
     func readRawFrame() throws -> RawFrame {
         while true {
             if let f = try decoder.nextRaw() { return f }
+            try flush()
             if waitsInPoll { try fd.waitReadable() }
             guard let count = try decoder.fill({ try fd.read(into: $0) }), count > 0 else {
                 throw WireError(.truncatedFrame, "broker closed the connection")

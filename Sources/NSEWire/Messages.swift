@@ -26,6 +26,9 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case mutexLock = 22
     case mutexTryLock = 23
     case mutexUnlock = 24       // one-way
+    // A socket's close, answered by the child itself (it knows from its own calls
+    // whether the socket is open, as nmap's close does); the broker closes it.
+    case closeAnswered = 25     // one-way
 
     // Files the child may read through the broker.
     case loadModule = 30
@@ -77,7 +80,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     public var expectsReply: Bool {
         switch self {
         case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result,
-             .setPortState, .setPortVersion, .mutexUnlock,
+             .setPortState, .setPortVersion, .mutexUnlock, .closeAnswered,
              .zygoteReady, .spawnChild, .childSpawned, .killChild, .childExited: return false
         default: return true
         }
@@ -92,7 +95,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .connect: return [.int, .string, .int, .string, .string, .int]   // sock, host, port, proto, source address, source port
         case .send: return [.int, .string]                                    // sock, data
         case .receive: return [.int, .int, .int]                              // sock, mode, count
-        case .close: return [.int]                                            // sock
+        case .close, .closeAnswered: return [.int]                            // sock
         case .setTimeout: return [.int, .int]                                 // sock, ms
         case .getInfo: return [.int]                                          // sock
         case .sleep: return [.int]                                            // ms

@@ -31,7 +31,8 @@ struct NmapComparisonTests {
 
     /// Our own scripts probe what a user can see of the engine: structured and
     /// multi-line output, errors, new_try, false rules, host and port tables, socket
-    /// return conventions, worker threads with a mutex and a condition variable.
+    /// return conventions, close after each kind of use, worker threads with a
+    /// mutex and a condition variable.
     @Test func engineBehavioursMatchNmap() throws {
         let nginx = try NginxService(title: "engine behaviours", port: .httpLikely)
         let closed = try ClosedPort()
@@ -46,6 +47,8 @@ struct NmapComparisonTests {
         #expect(actual.contains { $0.hasPrefix("|_tables: script=tables type=portrule") }, "\(ours.stdout)")
         #expect(actual.contains { $0.hasPrefix("|_threads: 4 workers: HTTP/1.1 200 OK") }, "\(ours.stdout)")
         #expect(actual.contains("| sockets: connect: true"), "\(ours.stdout)")
+        // close is answered by the child (closeAnswered); nmap's answers are the oracle.
+        #expect(actual.contains("|   close after refused: true"), "\(ours.stdout)")
         #expect(actual.contains("| source: 127.0.0.1 true"), "bind: \(ours.stdout)")
         #expect(!actual.contains { $0.contains("should not appear") || $0.contains("not reached") })
         #expect(reportDifferences(expected: expected, actual: actual) == [],
