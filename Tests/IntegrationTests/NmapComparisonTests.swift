@@ -48,7 +48,7 @@ struct NmapComparisonTests {
         #expect(actual.contains { $0.hasPrefix("|_threads: 4 workers: HTTP/1.1 200 OK") }, "\(ours.stdout)")
         #expect(actual.contains("| sockets: connect: true"), "\(ours.stdout)")
         // close is answered by the child (closeAnswered); nmap's answers are the oracle.
-        #expect(actual.contains("|   close after refused: true"), "\(ours.stdout)")
+        #expect(actual.contains("| close after refused: true"), "\(ours.stdout)")
         #expect(actual.contains("| source: 127.0.0.1 true"), "bind: \(ours.stdout)")
         #expect(!actual.contains { $0.contains("should not appear") || $0.contains("not reached") })
         #expect(reportDifferences(expected: expected, actual: actual) == [],
