@@ -37,7 +37,7 @@ public struct ScriptJob: Sendable {
 
     /// The job as the child receives it in the `run` message, with the seed of the
     /// instance's random stream.
-    func wireValue(randomSeed: [UInt8]) -> Value {
+    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0) -> Value {
         var fields: [(String, Value)] = [
             ("mode", .string(mode.rawValue)),
             ("script_path", .string(scriptPath)),
@@ -52,6 +52,7 @@ public struct ScriptJob: Sendable {
         if let port { fields.append(("port", port)) }
         if let threads = rights.threads { fields.append(("thread_limit", .int(Int64(threads)))) }
         fields.append(("random_seed", .bytes(randomSeed)))
+        if spinMicros > 0 { fields.append(("spin_us", .int(Int64(spinMicros)))) }
         fields += options
         return .record(fields)
     }

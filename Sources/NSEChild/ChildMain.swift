@@ -69,6 +69,7 @@ public enum ChildMain {
                 if zygote { try Sandbox.applyZygote(policy) } else { try Sandbox.apply(policy) }
             } catch { fail(client, "\(error)") }
             client.waitsInPoll = policy.alwaysAllows("poll")
+            client.mayReadNow = policy.allows("recvfrom", onDescriptor: UInt64(rpcFD))
             try client.notify(.helloAck, [.int(WireLimits.protocolVersion)])
             return (client, (policy, policyText))
         } catch {
@@ -86,6 +87,7 @@ public enum ChildMain {
         guard let state = LuaState(job: job) else { exit(72) }
         // Every random byte of the instance comes from the broker's seed (replay).
         if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
+        rpcClient.spinMicros = min(1000, max(0, Int(job["spin_us"].int ?? 0)))
         for (name, source) in Bootstrap.parts {
             guard load(state.L, source, name: name), state.callLoadedPart(name) else { return }
         }

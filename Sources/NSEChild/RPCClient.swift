@@ -1,5 +1,6 @@
 import NSESystem
 import NSEWire
+import Glibc
 
 /// The child's end of the RPC socket (fd 3). Blocking: the child has nothing else to
 /// do while all of its script threads wait. Replies that arrive while a synchronous
@@ -19,6 +20,13 @@ final class RPCClient {
     /// Whether a read waits in poll(2) first (`FileDescriptor.waitReadable`): a
     /// wake-up less per request, where the policy allows poll. Else read(2) blocks.
     var waitsInPoll = false
+    /// Microseconds a read tries again without sleeping before it waits
+    /// (`spinForFrame`): set from the job, which the broker gives a spin only when
+    /// the instance runs alone and a core is free for the broker.
+    var spinMicros = 0
+    /// Whether the policy lets this process recv(2) without blocking on fd 3
+    /// (the spin's reads); without it there is no spin.
+    var mayReadNow = false
 
     init(fd: consuming FileDescriptor) { self.fd = fd }
 
@@ -90,6 +98,26 @@ final class RPCClient {
         nextID = 1
     }
 
+    /// Reads without blocking until bytes come or `spinMicros` pass; true when
+    /// some came. A reply the broker sends within microseconds then costs no
+    /// sleep and no wake-up, which across two CPUs of a virtual machine is most
+    /// of a round trip (docs/performance.md).
+    private func spinForFrame() throws -> Bool {
+        func micros() -> Int {
+            var t = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &t)
+            return t.tv_sec * 1_000_000 + t.tv_nsec / 1000
+        }
+        let deadline = micros() + spinMicros
+        repeat {
+            if let n = try decoder.fill({ try fd.readNow(into: $0) }) {
+                guard n > 0 else { throw WireError(.truncatedFrame, "broker closed the connection") }
+                return true
+            }
+        } while micros() < deadline
+        return false
+    }
+
     /// Reads one whole frame, blocking.
     func readFrame() throws -> Frame {
         try readRawFrame().decoded()
@@ -100,6 +128,7 @@ final class RPCClient {
         while true {
             if let f = try decoder.nextRaw() { return f }
             try flush()
+            if spinMicros > 0, mayReadNow, try spinForFrame() { continue }
             if waitsInPoll { try fd.waitReadable() }
             guard let count = try decoder.fill({ try fd.read(into: $0) }), count > 0 else {
                 throw WireError(.truncatedFrame, "broker closed the connection")

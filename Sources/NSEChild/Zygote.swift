@@ -173,6 +173,10 @@ enum Zygote {
                 if nse_random_seed(seed, length) != 0 { exit(72) }
             }
             nse_pop(L, 1)
+            lua_getfield(L, -1, "spin_us")
+            var isNumber: Int32 = 0
+            client.spinMicros = min(1000, max(0, Int(nse_tointegerx(L, -1, &isNumber))))
+            nse_pop(L, 1)
             guard nse_pcall(L, 2, 0, 0) == LUA_OK else { exit(72) }
             lua_pushvalue(L, runPart)
             _ = state.callLoadedPart(Bootstrap.parts.last!.0)

@@ -72,4 +72,14 @@ extension Policy {
         if named.contains(where: { $0.action == .allow && $0.conditions.isEmpty }) { return true }
         return named.isEmpty && defaultAction == .allow
     }
+
+    /// Whether a call to `syscall` on descriptor `fd` (its first argument) is
+    /// allowed, whatever its other arguments: as `alwaysAllows`, or a rule that
+    /// allows it with `arg0 == fd` as its only condition.
+    public func allows(_ syscall: String, onDescriptor fd: UInt64) -> Bool {
+        alwaysAllows(syscall) || rules.contains {
+            $0.syscall == syscall && $0.action == .allow
+                && $0.conditions == [ArgumentCondition(index: 0, value: fd)]
+        }
+    }
 }

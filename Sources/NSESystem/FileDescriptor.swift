@@ -44,6 +44,11 @@ public struct FileDescriptor: ~Copyable, Sendable {
         }
     }
 
+    /// Reads what is there now without blocking: nil when nothing is.
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int? {
+        try nonBlockingSyscall("recv") { Glibc.recv(raw, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
+    }
+
     /// Reads up to `max` bytes; nil when it would block, empty at end of stream.
     public func read(max: Int) throws -> [UInt8]? {
         // Uninitialised: zeroing 64 KiB for a 30-byte reply cost more than the reply.

@@ -375,4 +375,9 @@ func missingRequiredStatementIsAnErrorWithoutALine(_ text: String, _ missing: St
     #expect(try !policy("default allow\nkill poll").alwaysAllows("poll"))
     #expect(try policy("default allow").alwaysAllows("poll"))
     #expect(try PolicyParser.parse(readFile(defaultPolicyPath())).alwaysAllows("poll"))
+    // On one descriptor: the spin's non-blocking reads of fd 3.
+    #expect(try PolicyParser.parse(readFile(defaultPolicyPath())).allows("recvfrom", onDescriptor: 3))
+    #expect(try !policy("default kill\nallow recvfrom arg0 == 4").allows("recvfrom", onDescriptor: 3))
+    #expect(try !policy("default kill\nallow recvfrom arg0 == 3 arg1 == 0").allows("recvfrom", onDescriptor: 3))
+    #expect(try policy("default kill\nallow recvfrom").allows("recvfrom", onDescriptor: 3))
 }
