@@ -136,3 +136,10 @@ int nse_capability_count(void) {
 long nse_getrandom(void *buf, unsigned long len) {
     return syscall(SYS_getrandom, buf, len, 0);
 }
+
+int nse_usable_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}

@@ -92,7 +92,12 @@ public final class Broker {
         /// staged instance ended before the job started.
         var mayStage = true
     }
-    private var live: [ObjectIdentifier: ChildSession] = [:]
+    private var live: [ObjectIdentifier: ChildSession] = [:] {
+        // With one instance alive (which spins for its replies, `replySpin`), the
+        // loop polls a few microseconds before it sleeps too: each side then
+        // finds the other's message without a wake-up on another CPU.
+        didSet { reactor.spinMicros = live.count == 1 && Broker.cores > 1 ? 15 : 0 }
+    }
     private var pendingCount = 0
     private var started = 0
     /// The scan's zygote (`startZygote`).
@@ -154,7 +159,9 @@ public final class Broker {
     /// their cost on a virtual machine; among others, a spin would take a CPU
     /// from them (W1 was 10% slower with every instance spinning).
     func replySpin() -> Int { live.count <= 1 && Broker.cores > 1 ? 15 : 0 }
-    static let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    /// The CPUs this process may run on (and its children, which inherit the
+    /// mask): a spin on the broker's only CPU would keep the broker from answering.
+    static let cores = usableCPUs()
 
     /// Jobs submitted and not yet completed.
     public var pending: Int { pendingCount }

@@ -77,11 +77,22 @@ public final class Reactor {
         }
     }
 
+    /// Microseconds `runOnce` polls without sleeping before it waits (0: none).
+    var spinMicros = 0
+
     func runOnce() {
         fireDueTimers()
         var fds = watches.map { pollfd(fd: $0.key, events: $0.value.events.rawValue, revents: 0) }
         let timeout = nextTimeoutMillis()
-        let n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+        var n: Int32 = 0
+        if spinMicros > 0 && timeout != 0 {
+            // Looks again without sleeping until something is ready or the spin is over.
+            let deadline = Reactor.now() + Double(spinMicros) / 1e6
+            repeat {
+                n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), 0) }
+            } while n == 0 && Reactor.now() < deadline
+        }
+        if n == 0 { n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) } }
         if n < 0 {
             if errno == EINTR { return }
             fatalError("poll: \(SystemError("poll", errno: errno))")

@@ -66,3 +66,7 @@ public func reapChild() -> (pid: pid_t, exit: ChildExit)? {
     guard pid > 0 else { return nil }
     return (pid, ChildExit(waitStatus: status))
 }
+
+/// How many CPUs this process (and what it spawns, which inherits the mask) may
+/// run on: `taskset -c 0` makes it 1.
+public func usableCPUs() -> Int { Int(nse_usable_cpus()) }

@@ -78,4 +78,7 @@ long nse_hugetext(void);
  *  allocations then come from fresh pages, not pages shared with the zygote).
  *  Returns how many chunks it took. */
 long nse_malloc_drain(void);
+
+/** How many CPUs this process may run on (its affinity mask; 1 if unknown). */
+int nse_usable_cpus(void);
 #endif
