@@ -96,7 +96,7 @@ public final class Broker {
         // With one instance alive (which spins for its replies, `replySpin`), the
         // loop polls a few microseconds before it sleeps too: each side then
         // finds the other's message without a wake-up on another CPU.
-        didSet { reactor.spinMicros = live.count == 1 && Broker.cores > 1 ? 15 : 0 }
+        didSet { reactor.spinMicros = live.count == 1 && Broker.cores > 1 ? Broker.spinMicros : 0 }
     }
     private var pendingCount = 0
     private var started = 0
@@ -158,7 +158,8 @@ public final class Broker {
     /// else 0. Alone, its round trips are a wake-up on another CPU each, most of
     /// their cost on a virtual machine; among others, a spin would take a CPU
     /// from them (W1 was 10% slower with every instance spinning).
-    func replySpin() -> Int { live.count <= 1 && Broker.cores > 1 ? 15 : 0 }
+    func replySpin() -> Int { live.count <= 1 && Broker.cores > 1 ? Broker.spinMicros : 0 }
+    static let spinMicros = 15
     /// The CPUs this process may run on (and its children, which inherit the
     /// mask): a spin on the broker's only CPU would keep the broker from answering.
     static let cores = usableCPUs()
