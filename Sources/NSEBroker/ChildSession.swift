@@ -236,8 +236,10 @@ final class ChildSession {
     }
 
     /// Records an event of this instance, if there is an audit log.
-    private func audit(_ event: String, _ fields: [(String, AuditLog.Field)]) {
-        broker.audit?.record(event, instance: label, script: job.scriptName, target: auditTarget, fields)
+    /// `fields` are built only when there is a log (every send and receive calls this).
+    private func audit(_ event: String, _ fields: @autoclosure () -> [(String, AuditLog.Field)]) {
+        guard let log = broker.audit else { return }
+        log.record(event, instance: label, script: job.scriptName, target: auditTarget, fields())
     }
 
     // MARK: input
