@@ -166,11 +166,9 @@ end
 
 -- `iod`: whether nmap would hold an nsock descriptor for the socket, which is all
 -- its close looks at. A connect attempt opens one, failed or not, and so does any
--- use of a UDP socket; close drops it. The child knows this from its own calls, so
--- it answers close itself and tells the broker with a one-way closeAnswered.
-local function udp_opens(self)
-  if self.proto == "udp" then self.iod = true end
-end
+-- use of a UDP socket (check_open); close drops it. The child knows this from its
+-- own calls, so it answers close itself and tells the broker with a one-way
+-- closeAnswered.
 
 local function host_of(host)
   if type(host) == "table" then return host.ip or host.targetname or host.name end
@@ -202,14 +200,15 @@ function Socket:connect(host, port, proto)
   return ok, err
 end
 
--- nmap raises an error when a TCP socket that is not connected is used.
+-- nmap raises an error when a TCP socket that is not connected is used; a UDP
+-- socket needs no connect, and its use gives it a descriptor.
 local function check_open(self)
   if not self.connected and self.proto ~= "udp" then error("socket must be connected", 3) end
+  if self.proto == "udp" then self.iod = true end
 end
 
 function Socket:send(data)
   check_open(self)
-  udp_opens(self)
   return rpc("send", self.id, tostring(data))
 end
 
@@ -218,8 +217,7 @@ function Socket:sendto(host, port, data)
   local number = type(port) == "table" and port.number or port
   number = math.tointeger(tonumber(number))
   if type(address) ~= "string" or not number then error("bad argument to 'sendto' (host and port expected)", 2) end
-  if self.proto ~= "udp" then check_open(self) end
-  udp_opens(self)
+  check_open(self)
   return rpc("sendTo", self.id, address, number, tostring(data))
 end
 
@@ -227,19 +225,16 @@ end
 -- keeps its own buffer, as in nmap.
 function Socket:receive()
   check_open(self)
-  udp_opens(self)
   return rpc("receive", self.id, 0, 0)
 end
 
 function Socket:receive_bytes(n)
   check_open(self)
-  udp_opens(self)
   return rpc("receive", self.id, 1, math.tointeger(tonumber(n)) or 1)
 end
 
 function Socket:receive_lines(n)
   check_open(self)
-  udp_opens(self)
   return rpc("receive", self.id, 2, math.tointeger(tonumber(n)) or 1)
 end
 
@@ -247,7 +242,6 @@ end
 --- indices) matches; keeps the rest for the next call.
 function Socket:receive_buf(delim, keep)
   check_open(self)
-  udp_opens(self)
   if type(delim) ~= "function" and type(delim) ~= "string" then
     error("bad argument #1 to 'receive_buf' (function/string expected)", 2)
   end
@@ -291,7 +285,6 @@ end
 
 function Socket:get_info()
   check_open(self)
-  udp_opens(self)
   return rpc("getInfo", self.id)
 end
 
@@ -314,7 +307,6 @@ end
 -- failed handshake sends and receives fail and close still succeeds.
 function Socket:reconnect_ssl()
   check_open(self)
-  udp_opens(self)
   local ok, err = rpc("reconnectSSL", self.id)
   if ok then self.ssl = true; return ok end
   return ok, err
