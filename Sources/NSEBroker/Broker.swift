@@ -38,6 +38,10 @@ public final class Broker {
     public let registry = RegistryStore()
     public let mutexes = MutexTable()
     public let files: DataFiles
+    /// This machine's interfaces, read once per scan as nmap reads them once per
+    /// run: every host's route and every broadcast check looks them up, and each
+    /// reading is a netlink dump and a socket per address.
+    public private(set) lazy var interfaces: [Value] = NetworkFacts.interfaces()
     /// The audit log, when one was asked for.
     public let audit: AuditLog?
     /// In a replay, what the sockets answer from.

@@ -223,7 +223,7 @@ final class ChildSession {
 
     /// "ADDRESS:PORT", with brackets around an IPv6 address.
     static func endpoint(_ address: String, _ port: Int) -> String {
-        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+        address.utf8.contains(UInt8(ascii: ":")) ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 
     /// A `tls` record for a socket whose handshake just completed.
@@ -430,7 +430,7 @@ final class ChildSession {
         case .dnsServers:
             answer([.array(NetworkFacts.dnsServers().map { .string($0) })])
         case .interfaces:
-            answer([.array(NetworkFacts.interfaces())])
+            answer([.array(broker.interfaces)])
         case .addTargets:
             let specs = v[0].arrayPart.compactMap(\.text)
             let (added, error) = broker.addTargets(specs)
@@ -592,7 +592,7 @@ final class ChildSession {
         let reach = job.rights.network
         if reach.isEmpty || SocketAddress(ip: host, port: 0) == nil { return nil }
         if reach.contains(.dns), port == 53, NetworkFacts.dnsServers().contains(host) { return host }
-        if reach.contains(.broadcast), NetworkFacts.isBroadcast(host) { return host }
+        if reach.contains(.broadcast), NetworkFacts.isBroadcast(host, interfaces: broker.interfaces) { return host }
         return nil
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import NSEWire
 
 /// How this machine reaches a target, for the host table's raw-packet facts
 /// (interface, bin_ip_src, directly_connected, mac_addr, ...), as nmap fills them.
@@ -15,15 +16,16 @@ public struct HostRoute: Sendable {
     public var nextHopMAC: [UInt8]?
 
     /// The route the kernel picks for `address` (a UDP connect: nothing is sent),
-    /// the interface holding its source address, and the neighbour table.
-    public static func to(_ address: String) -> HostRoute? {
+    /// the interface holding its source address (among `interfaces`, the
+    /// broker's list), and the neighbour table.
+    public static func to(_ address: String, interfaces: [Value]) -> HostRoute? {
         guard let target = SocketAddress(ip: address, port: 9) else { return nil }
         let fd = socket(target.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         guard target.withSockaddr({ connect(fd, $0, $1) }) == 0, let local = SocketAddress.local(of: fd) else { return nil }
         let source = local.hostAndPort.0
-        for entry in NetworkFacts.interfaces() where entry["address"].text == source {
+        for entry in interfaces where entry["address"].text == source {
             let name = entry["device"].text ?? ""
             let prefix = Int(entry["netmask"].int ?? 0)
             let loopback = entry["link"].text == "loopback"

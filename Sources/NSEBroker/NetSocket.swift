@@ -219,7 +219,7 @@ final class NetSocket {
     var localAddress: String? {
         guard let h = handle, let local = SocketAddress.local(of: h.raw) else { return nil }
         let (host, port) = local.hostAndPort
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        return host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     func info(reply: @escaping Reply) {

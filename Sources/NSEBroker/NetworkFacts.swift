@@ -28,11 +28,11 @@ enum NetworkFacts {
     /// The nameservers of /etc/resolv.conf.
     /// 255.255.255.255, a local interface's IPv4 broadcast address, or a
     /// multicast address (224.0.0.0/4, ff00::/8).
-    static func isBroadcast(_ ip: String) -> Bool {
+    static func isBroadcast(_ ip: String, interfaces: [Value]) -> Bool {
         if ip == "255.255.255.255" || ip.lowercased().hasPrefix("ff") && ip.contains(":") { return true }
         let octets = ip.split(separator: ".").compactMap { UInt8($0) }
         if octets.count == 4, (224...239).contains(octets[0]) { return true }
-        return interfaces().contains { $0["broadcast"].text == ip }
+        return interfaces.contains { $0["broadcast"].text == ip }
     }
 
     static func dnsServers() -> [String] {

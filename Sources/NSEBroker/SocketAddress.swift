@@ -8,7 +8,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     /// Parses a numeric address (no name resolution).
     public init?(ip: String, port: Int) {
         var st = sockaddr_storage()
-        if ip.contains(":") {
+        if ip.utf8.contains(UInt8(ascii: ":")) {
             var a = sockaddr_in6()
             a.sin6_family = sa_family_t(AF_INET6)
             a.sin6_port = in_port_t(UInt16(port).bigEndian)

@@ -435,7 +435,7 @@ public final class ScanEngine {
         ]
         if let name = t.targetName { fields.append(("targetname", .string(name))) }
         // The raw-packet facts (ipidseq, qscan, ...): how this machine reaches the host.
-        if let route = routes[t.address] ?? HostRoute.to(t.address) {
+        if let route = routes[t.address] ?? HostRoute.to(t.address, interfaces: broker.interfaces) {
             routes[t.address] = route
             fields[fields.firstIndex { $0.0 == "directly_connected" }!].1 = .bool(route.directlyConnected)
             fields.append(("interface", .string(route.interface)))
@@ -511,7 +511,7 @@ func wallClock() -> Double {
 func isLoopback(_ address: String) -> Bool { address.hasPrefix("127.") || address == "::1" }
 
 func binaryAddress(_ address: String) -> [UInt8] {
-    if address.contains(":") {
+    if address.utf8.contains(UInt8(ascii: ":")) {
         var a = in6_addr()
         guard inet_pton(AF_INET6, address, &a) == 1 else { return [] }
         return withUnsafeBytes(of: a) { Array($0) }
