@@ -372,7 +372,7 @@ final class ChildSession {
             broker.reactor.after(ms / 1000) { answer([]) }
         case .registryAcquire:
             guard let scope = registryScope(v[0]) else { return answer([.none]) }
-            broker.registry.acquire(holder, scope: scope) { contents in answer([contents]) }
+            broker.registry.acquire(holder, scope: scope, with: companionScope(of: scope)) { contents in answer([contents]) }
         case .registryRelease:
             guard let scope = registryScope(v[0]) else { return }
             // Changed contents are measured once, and only when the policy or the log asks.
@@ -387,7 +387,18 @@ final class ChildSession {
             broker.registry.release(holder, scope: scope, contents: v[1])
         case .mutexLock:
             let h = MutexTable.Holder(session: holder, thread: v[1].int ?? 0)
-            broker.mutexes.lock(v[0].text ?? "", by: h) { answer([.bool(true)]) }
+            // A mutex named after a registry table: the script reads that table
+            // under the lock, so the lock lends its scope too, when nobody holds
+            // or waits for the registry (one round trip fewer; docs/rpc.md).
+            let scope = registryScope(v[2]), registry = broker.registry, me = holder
+            let companion = scope.flatMap(companionScope)
+            broker.mutexes.lock(v[0].text ?? "", by: h) {
+                if let scope, let contents = registry.lendIfFree(me, scope: scope, with: companion) {
+                    answer([.bool(true), contents])
+                } else {
+                    answer([.bool(true)])
+                }
+            }
         case .mutexTryLock:
             let h = MutexTable.Holder(session: holder, thread: v[1].int ?? 0)
             answer([.bool(broker.mutexes.tryLock(v[0].text ?? "", by: h))])
@@ -637,6 +648,12 @@ final class ChildSession {
         let s: ScriptSocket = replay?.socket(id: id) ?? NetSocket(id: id, reactor: broker.reactor)
         sockets[id] = s
         return s
+    }
+
+    /// The global scope comes with this process's own host scope (RegistryStore:
+    /// so that a holder of the global scope never waits).
+    private func companionScope(of scope: String) -> String? {
+        scope == "global" ? job.hostKey.map { "host:" + $0 } : nil
     }
 
     private func registryScope(_ v: Value) -> String? {

@@ -51,6 +51,14 @@ local function registry_table(scope)
   end
   return t
 end
+-- A scope the broker lent with a mutex lock: held from now to the next yield
+-- point, as if read now. (Nothing is held at a lock's reply: the yield gave all back.)
+S.adopt_registry = function(scope, t)
+  if held[scope] ~= nil then return end
+  if type(t) ~= "table" then return rt.notify(OP.registryRelease, scope, nil) end
+  held[scope] = t
+  index_paths(t, scope_name(scope), 0)
+end
 S.before_yield = function()
   if next(held) == nil then return end
   local give = held

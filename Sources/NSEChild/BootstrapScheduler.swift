@@ -132,7 +132,7 @@ function S.thread() return S.current end
 -- A mutex named by a string (or number) is shared by every script, as in nmap
 -- where all scripts share one Lua state: the broker holds it.
 local shared_mutexes = {}
-local function shared_mutex(key)
+local function shared_mutex(key, scope)
   local name = type(key) .. ":" .. tostring(key)  -- "registry ..." paths are strings too
   local m = shared_mutexes[name]
   if m then return m end
@@ -146,7 +146,10 @@ local function shared_mutex(key)
   m = function(op)
     local t = assert(S.current, "mutex used outside a script thread")
     if op == "lock" then
-      S.rpc("mutexLock", name, t.id)
+      -- Keyed by a registry table: the broker may lend that table's scope with
+      -- the lock (the script reads it next), as if this process had asked.
+      local _, lent = S.rpc("mutexLock", name, t.id, scope or "")
+      if lent ~= nil then S.adopt_registry(scope, lent) end
       owner = t
       t.owned[m] = release
       return true
@@ -176,7 +179,7 @@ local mutexes = setmetatable({}, {__mode = "k"})
 function S.mutex(key)
   if type(key) == "string" or type(key) == "number" then return shared_mutex(key) end
   local path = S.registry_paths and S.registry_paths[key]
-  if path then return shared_mutex("registry " .. path) end
+  if path then return shared_mutex("registry " .. path, path:match("^global") and "global" or "host") end
   local m = mutexes[key]
   if m then return m end
   local owner, queue = nil, {}

@@ -104,7 +104,8 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .sendTo: return [.int, .string, .int, .string]                   // sock, host, port, data
         case .registryAcquire: return [.string]                               // scope
         case .registryRelease: return [.string, .tableOrNil]                  // scope, contents (nil: unchanged)
-        case .mutexLock, .mutexTryLock, .mutexUnlock: return [.string, .int]   // key, thread
+        case .mutexLock: return [.string, .int, .string]                      // key, thread, registry scope to lend with it ("" = none)
+        case .mutexTryLock, .mutexUnlock: return [.string, .int]              // key, thread
         case .getPorts: return [.string, .string]                             // protocol, state ("" = any)
         case .fileInfo: return [.string]                                      // path
         case .resolve: return [.string, .string]                              // name, family

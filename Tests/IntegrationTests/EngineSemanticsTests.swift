@@ -89,6 +89,40 @@ struct EngineSemanticsTests {
         #expect(actual == expected, "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)\n\(ours.stderr)")
     }
 
+    /// Each host's two scripts count into the global registry and their host's in
+    /// one segment, in opposite orders, while scripts on five other hosts do the
+    /// same: the registry's scopes are locked one by one, and none of these may
+    /// wait for ever or lose a count.
+    @Test func registryScopesTakenInEitherOrderLoseNothingAndMatchNmap() throws {
+        let args = ["--script", testScripts("registry"), "-p", "1", "127.0.0.1-6"]
+        let nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+        let ours = try runNsebox(args, timeout: 60)
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        #expect(ours.stdout.components(separatedBy: "\n").filter { $0 == "|_reg-host-counts: host_first=5 global_first=5" }.count == 6,
+                "\(ours.stdout)")
+        #expect(ours.stdout.contains("|_reg-global-counts: host_first_total=30 global_first_total=30"), "\(ours.stdout)")
+        #expect(groupedReport(fullReport(ours.stdout)) == groupedReport(fullReport(nmap.stdout)),
+                "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+    }
+
+    /// A mutex keyed by a registry table (shortport.ssl's pattern): the lock comes
+    /// with that table's scope when the registry is free, so the read under the
+    /// lock asks the broker for nothing more. One child at a time, so it is free.
+    @Test func aMutexKeyedByARegistryTableBringsItsScopeWithTheLock() throws {
+        let open = try ListeningPorts(count: 2)
+        let scripts = ["mutex-registry", "mutex-registry-report"].map { testScripts("engine") + $0 + ".nse" }
+        let ours = try runNsebox(["--max-children", "1", "--script", scripts.joined(separator: ","),
+                                  "-p", open.ports.map(String.init).joined(separator: ","), "127.0.0.1"],
+                                 environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        #expect(ours.stdout.contains("|_mutex-registry-report: table mutex max inside=1"), "\(ours.stdout)")
+        // Per instance: the table made before the lock, and the write after the
+        // sleep (a yield gave the scope back); the report's read. Without the
+        // lend, the read under the lock was one more each.
+        #expect(requestCount(ours.stderr, "registryAcquire") == 2 * 2 + 1, "\(ours.stderr)")
+        #expect(requestCount(ours.stderr, "mutexLock") == 2, "\(ours.stderr)")
+    }
+
     @Test func dependencyCycleIsAnErrorBeforeAnythingRuns() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-cycle-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -143,6 +177,18 @@ struct EngineSemanticsTests {
 }
 
 /// The last number of the broker's stats line that starts with `prefix`.
+/// How many requests of one kind instances made, from NSEBOX_BROKER_STATS's
+/// "requests from instances: connect 12, send 12, ..." after the host phase.
+func requestCount(_ stderr: String, _ op: String) -> Int? {
+    guard let line = stderr.components(separatedBy: "\n")
+        .first(where: { $0.hasPrefix("nsebox broker: after host scripts: requests from instances: ") }) else { return nil }
+    for item in line.components(separatedBy: ": ").last!.components(separatedBy: ", ") {
+        let parts = item.split(separator: " ")
+        if parts.count == 2, parts[0] == op { return Int(parts[1]) }
+    }
+    return 0
+}
+
 func brokerStat(_ stderr: String, _ prefix: String) -> Int? {
     stderr.components(separatedBy: "\n").first { $0.hasPrefix("nsebox broker: " + prefix) }
         .flatMap { Int($0.split(separator: " ").last ?? "") }
