@@ -32,6 +32,27 @@ public struct BrokerConfig: Sendable {
     }
 }
 
+/// A zygote's process started before its broker (`Broker.prestartZygote`): its
+/// pid and the broker's end of its socket, the hello already sent.
+public struct ZygoteStart: ~Copyable {
+    let pid: pid_t
+    private let rpc: FileDescriptor
+    /// Whether its job is on the socket too (`sendingJob`).
+    private(set) var hasJob = false
+    init(pid: pid_t, rpc: consuming FileDescriptor) { self.pid = pid; self.rpc = rpc }
+    consuming func take() -> FileDescriptor { rpc }
+
+    /// The zygote with its job sent (`Broker.zygoteJob`), as soon as the scripts
+    /// are known, so that it loads nselib while the command reads the rest. A
+    /// socket's buffer holds a job's few hundred bytes; if the write fails, the
+    /// zygote fails when the broker reads from it, and the broker starts children itself.
+    public consuming func sendingJob(_ job: Value) -> ZygoteStart {
+        try? rpc.writeAll(Frame(.run, [job]).encoded())
+        hasJob = true
+        return self
+    }
+}
+
 /// Owns every child and everything that touches the world on their behalf.
 public final class Broker {
     public let reactor = Reactor()
@@ -104,10 +125,12 @@ public final class Broker {
     }
     private var pendingCount = 0
     private var started = 0
-    /// The scan's zygote (`startZygote`).
+    /// The scan's zygote (`startZygote`, or adopted from `prestartZygote`).
     private var zygote: Zygote?
 
-    public init(config: BrokerConfig) throws {
+    /// `zygote`: one started before this broker (`prestartZygote`), its job to
+    /// come from `startZygote`.
+    public init(config: BrokerConfig, zygote early: consuming ZygoteStart? = nil) throws {
         self.config = config
         self.files = DataFiles(directories: config.dataDirectories)
         self.audit = config.auditPath != nil || config.scriptTrace ? try AuditLog(path: config.auditPath) : nil
@@ -115,8 +138,46 @@ public final class Broker {
         files.allowUserFiles(config.userFiles)
         self.executable = try ChildExecutable(path: config.childPath)
         // A root broker runs children as nobody; anyone else runs them as themselves.
-        self.credentials = geteuid() == 0 ? .nobody : nil
+        self.credentials = Broker.childCredentials
         signal(SIGPIPE, SIG_IGN)
+        if let early {
+            let pid = early.pid
+            let sent = early.hasJob
+            if let z = try? Zygote(broker: self, pid: pid, rpc: early.take()) {
+                if sent { z.markJobSent() }
+                adopt(z)
+            } else {
+                Glibc.kill(pid, SIGKILL)
+                reap(pid) { _, _ in }
+            }
+        }
+    }
+
+    /// A root broker runs children as nobody; anyone else runs them as themselves.
+    static var childCredentials: ChildCredentials? { geteuid() == 0 ? .nobody : nil }
+
+    /// Starts the zygote's process before there is a broker, so that its start
+    /// (exec, the sandbox, its code onto huge pages) overlaps what the command
+    /// does before the scan (nmap-services, script.db, the scripts): the hello
+    /// is sent, the job waits for `startZygote`. Nil without a zygote
+    /// (NSEBOX_ZYGOTE=0) or if it cannot start (the broker then starts one itself).
+    public static func prestartZygote(config: BrokerConfig) -> ZygoteStart? {
+        guard zygoteEnabled else { return nil }
+        do {
+            let executable = try ChildExecutable(path: config.childPath)
+            let pair = try SocketPair()
+            let pid = try executable.spawn(rpc: pair.child, arguments: zygoteArguments, credentials: childCredentials,
+                                           keepStderr: config.childStderr)
+            let rpc = pair.keepBrokerEnd()
+            // Room for the job and its module sources (about 1.3 MiB for W1's
+            // scripts) while the zygote is still starting: the write need not
+            // wait for it (ZygoteStart.sendingJob). The hello fits anyway.
+            rpc.setSendBuffer(4 << 20)
+            try rpc.writeAll(Frame(.hello, [.int(WireLimits.protocolVersion), .string(config.policyText)]).encoded())
+            return ZygoteStart(pid: pid, rpc: rpc)
+        } catch {
+            return nil
+        }
     }
 
     deinit { zygote?.shutdown() }
@@ -134,27 +195,53 @@ public final class Broker {
     /// then are forked from it. If it cannot start, the broker spawns every child
     /// itself. `options` are the job options common to every instance of the scan.
     public func startZygote(scriptSources: [[UInt8]], options: [(String, Value)]) {
-        guard Broker.zygoteEnabled, zygote == nil else { return }
-        // stdnse too: the bootstrap's last part requires it for every instance.
-        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
-        let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) }))] + options)
+        guard Broker.zygoteEnabled, zygote?.hasJob != true else { return }
+        let job = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files)
+        if let z = zygote {
+            z.load(job)
+            return
+        }
         do {
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
                                            keepStderr: config.childStderr)
-            let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd(), policyText: config.policyText, job: job)
-            z.onChange = { [unowned self, unowned z] in
-                if Broker.statsEnabled {
-                    FileHandleStderrBroker.write(z.state == .ready ? "nsebox broker: zygote ready, \(z.modules) modules loaded\n"
-                                                                   : "nsebox broker: zygote not used: \(z.failure ?? "?")\n")
-                }
-                refillPool()
-                startQueued()
-            }
-            zygote = z
+            let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd())
+            z.sendHello(policyText: config.policyText)
+            adopt(z)
+            z.load(job)
         } catch {
             if Broker.statsEnabled { FileHandleStderrBroker.write("nsebox broker: no zygote: \(error)\n") }
         }
+    }
+
+    /// A zygote's job: the nselib modules these scripts' sources require (read,
+    /// not run), with their sources, and `options`, the job options common to
+    /// every instance. Only modules of nmap's own install are sent, as
+    /// `Zygote` answers `loadModule`: one from --datadir, NMAPDIR or ~/.nmap is
+    /// left to the instances. The sources in the job spare the zygote a round
+    /// trip per module, and let one started early load them before the broker
+    /// runs (`prestartZygote`).
+    public static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles) -> Value {
+        // stdnse too: the bootstrap's last part requires it for every instance.
+        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
+        let sources: [(String, Value)] = preload.compactMap { name in
+            guard let m = files.module(name), Zygote.fromNmap(m.chunkName, files) else { return nil }
+            return (name, .array([.bytes(m.source), .string(m.chunkName)]))
+        }
+        return .record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
+                        ("sources", .record(sources))] + options)
+    }
+
+    private func adopt(_ z: Zygote) {
+        z.onChange = { [unowned self, unowned z] in
+            if Broker.statsEnabled {
+                FileHandleStderrBroker.write(z.state == .ready ? "nsebox broker: zygote ready, \(z.modules) modules loaded\n"
+                                                               : "nsebox broker: zygote not used: \(z.failure ?? "?")\n")
+            }
+            refillPool()
+            startQueued()
+        }
+        zygote = z
     }
 
     /// Microseconds an instance starting now may poll for a reply before it

@@ -36,18 +36,36 @@ final class Zygote {
     /// Called when the zygote becomes ready or fails.
     var onChange: () -> Void = {}
 
-    init(broker: Broker, pid: pid_t, rpc: consuming FileDescriptor, policyText: String, job: Value) throws(SystemError) {
+    /// The hello goes first, from `sendHello` or already on the socket
+    /// (`Broker.prestartZygote`); then the job, from `load`.
+    init(broker: Broker, pid: pid_t, rpc: consuming FileDescriptor) throws(SystemError) {
         self.broker = broker
         self.pid = pid
         self.rpc = NetSocket.Handle(rpc)
         try self.rpc.fd.setNonBlocking()
-        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
-        send(Frame(.run, [job]))
+        flush() // watches the socket: a zygote started early may be asking for modules already
         // Jobs wait while it loads: a zygote that never gets ready must not hold the scan.
         broker.reactor.after(Zygote.loadingLimit) { [weak self] in
             guard let self, self.state == .loading else { return }
             self.fail("the zygote did not finish loading within \(Int(Zygote.loadingLimit)) s")
         }
+    }
+
+    func sendHello(policyText: String) {
+        send(Frame(.hello, [.int(WireLimits.protocolVersion), .string(policyText)]))
+    }
+
+    /// Whether it has its job (`load`).
+    private(set) var hasJob = false
+
+    /// Its job went out before the broker had it (`ZygoteStart.sendingJob`).
+    func markJobSent() { hasJob = true }
+
+    /// Its job: the modules to load and the scan's options. Once.
+    func load(_ job: Value) {
+        guard !hasJob else { return }
+        hasJob = true
+        send(Frame(.run, [job]))
     }
 
     /// Seconds the zygote may take to load nselib and compile the scripts.
@@ -142,7 +160,7 @@ final class Zygote {
             let name = v[0].text ?? ""
             var answer: [Value] = [.none, .string("module '\(name)' not found in nselib")]
             if let m = broker.files.module(name) {
-                answer = m.chunkName.hasPrefix("@" + (broker.files.directories.last ?? "/") + "/")
+                answer = Zygote.fromNmap(m.chunkName, broker.files)
                     ? [.bytes(m.source), .string(m.chunkName), .string("t")]
                     : [.none, .string("nsebox: the zygote loads nselib only from nmap's install")]
             }
@@ -176,6 +194,12 @@ final class Zygote {
         default:
             fail("protocol violation: \(op) while the zygote is \(state)")
         }
+    }
+
+    /// Whether a module's chunk name (`"@" + path`) is in nmap's own install, the
+    /// last data directory: the only modules the zygote loads.
+    static func fromNmap(_ chunkName: String, _ files: DataFiles) -> Bool {
+        chunkName.hasPrefix("@" + (files.directories.last ?? "/") + "/")
     }
 
     /// Gives up on the zygote: it is killed (its instances die with it, as pid 1

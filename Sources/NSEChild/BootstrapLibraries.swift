@@ -182,8 +182,15 @@ package.searchers = {
   end,
   function(name)
     -- The broker sends an nselib module's source, or the bytecode its own compile
-    -- job made of it ("b"): the only binary chunks this process loads.
-    local source, chunkname, mode = rt.call(OP.loadModule, name)
+    -- job made of it ("b"): the only binary chunks this process loads. A
+    -- zygote's job carries the sources of the modules it loads.
+    local given = job.sources and job.sources[name]
+    local source, chunkname, mode
+    if type(given) == "table" and type(given[1]) == "string" and type(given[2]) == "string" then
+      source, chunkname, mode = given[1], given[2], "t"
+    else
+      source, chunkname, mode = rt.call(OP.loadModule, name)
+    end
     if not source then return tostring(chunkname) end
     local f, err = raw_load(source, chunkname, mode == "b" and "b" or "t")
     if not f then error(err, 0) end

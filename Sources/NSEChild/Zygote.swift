@@ -52,6 +52,10 @@ enum Zygote {
         // What loading freed goes back to the kernel: every fork copies, and every
         // instance tears down, a page-table entry per resident page.
         warmRuntime(policyText: policy.text)
+        // Trimmed before the drain too: what the job's module sources took is
+        // free in the middle of the heap, and a page the drain does not write
+        // stays out of every fork.
+        _ = malloc_trim(0)
         _ = nse_malloc_drain()
         _ = malloc_trim(0)
         do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
@@ -78,10 +82,13 @@ enum Zygote {
     /// for the instances to load themselves. Returns how many are loaded.
     static func preload(_ state: LuaState, _ names: [String]) -> Int {
         guard ChildMain.load(state.L, #"""
-            local names = ...
+            local names, S = ...
             for _, name in ipairs(names) do
               if not pcall(require, name) then package.loaded[name] = nil end
             end
+            -- The sources the job carried are compiled now: not in the heap every
+            -- instance copies.
+            S.job.sources = nil
             -- Room in Lua's string table for an instance's own strings: when it
             -- fills up, Lua doubles it and relinks every string, which in an
             -- instance copies most of the zygote's pages (about 40 faults for a
@@ -102,7 +109,8 @@ enum Zygote {
             return n
             """#, name: "preload") else { return 0 }
         LuaValues.push(state.L, .array(names.map { .string($0) }))
-        guard nse_pcall(state.L, 1, 1, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
+        lua_pushvalue(state.L, state.shared)
+        guard nse_pcall(state.L, 2, 1, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
         var isNum: Int32 = 0
         let n = nse_tointegerx(state.L, -1, &isNum)
         nse_pop(state.L, 1)

@@ -26,12 +26,14 @@ public final class ScanEngine {
     /// Script instances completed so far, in every phase.
     private var instancesDone = 0
 
-    public init(options: ScanOptions) throws {
+    /// `zygote`: one started early for this scan (`Broker.prestartZygote` with
+    /// the same child and policy), which the broker takes over.
+    public init(options: ScanOptions, zygote: consuming ZygoteStart? = nil) throws {
         self.options = options
         self.policy = try PolicyParser.parse(options.broker.policyText)
         var config = options.broker
         config.userFiles += ScriptArgsParser.strings(in: options.scriptArgs)
-        self.broker = try Broker(config: config)
+        self.broker = try Broker(config: config, zygote: zygote)
         broker.onLog = { [unowned self] log in self.handleLog(log) }
         broker.onDenied = { [unowned self] script, what in self.onWarning("\(script): \(what)") }
         broker.portState = { [unowned self] host, port, proto in
@@ -404,14 +406,35 @@ public final class ScanEngine {
 
     /// The options every job of the scan carries, whatever its script.
     private func scanOptions() -> [(String, Value)] {
+        ScanEngine.jobOptions(verbosity: options.verbosity, debugging: options.debugging, scriptArgs: options.scriptArgs)
+    }
+
+    static func jobOptions(verbosity: Int, debugging: Int, scriptArgs: Value) -> [(String, Value)] {
         [
-            ("verbosity", .int(Int64(options.verbosity))),
-            ("debugging", .int(Int64(options.debugging))),
-            ("args", options.scriptArgs),
+            ("verbosity", .int(Int64(verbosity))),
+            ("debugging", .int(Int64(debugging))),
+            ("args", scriptArgs),
             ("is_privileged", .bool(RawSender.available)),
             ("have_ssl", .bool(true)),
             ("timing_level", .int(3)),
         ]
+    }
+
+    /// A zygote started early (`Broker.prestartZygote`) gets its job as soon as
+    /// the scripts and their arguments are known: the same job `describeAll`
+    /// would send, so it loads nselib while the command reads what is left.
+    public static func sendingZygoteJob(_ start: consuming ZygoteStart?, scripts: [ScriptFile], scriptArgs: Value,
+                                        verbosity: Int, debugging: Int, dataDirectories: [String]) -> ZygoteStart? {
+        switch consume start {
+        case .none:
+            return nil
+        case .some(let start):
+            let sources = scripts.compactMap { readBytes($0.path) }
+            let job = Broker.zygoteJob(scriptSources: sources,
+                                       options: jobOptions(verbosity: verbosity, debugging: debugging, scriptArgs: scriptArgs),
+                                       files: DataFiles(directories: dataDirectories))
+            return start.sendingJob(job)
+        }
     }
 
     private func instanceJob(_ script: ScriptInfo, rule: String, target: ScanTarget?, port: PortReport?,

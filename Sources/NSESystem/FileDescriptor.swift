@@ -20,6 +20,16 @@ public struct FileDescriptor: ~Copyable, Sendable {
         return r
     }
 
+    /// Room for `bytes` unread in a socket's send buffer: SO_SNDBUFFORCE where
+    /// the process may (root), else SO_SNDBUF up to the system's limit.
+    public func setSendBuffer(_ bytes: Int32) {
+        var size = bytes
+        let len = socklen_t(MemoryLayout<Int32>.size)
+        if (try? syscall("setsockopt(SO_SNDBUFFORCE)") { setsockopt(raw, SOL_SOCKET, SO_SNDBUFFORCE, &size, len) }) == nil {
+            _ = try? syscall("setsockopt(SO_SNDBUF)") { setsockopt(raw, SOL_SOCKET, SO_SNDBUF, &size, len) }
+        }
+    }
+
     public func setNonBlocking() throws(SystemError) {
         let flags = try syscall("fcntl(F_GETFL)") { fcntl(raw, F_GETFL) }
         _ = try syscall("fcntl(F_SETFL)") { fcntl(raw, F_SETFL, flags | O_NONBLOCK) }

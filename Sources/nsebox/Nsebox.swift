@@ -135,6 +135,29 @@ struct Nsebox: ParsableCommand {
     func scan() throws {
         let env = environment()
         let dirs = ServiceTable.dataDirectories(datadir: datadir, environment: env)
+        // The zygote first: its start (exec, sandbox, code onto huge pages) runs on
+        // the other CPU while this one reads script.db and the scripts, and its
+        // loading of nselib while this one reads nmap-services and the rest.
+        let (policyPath, policyText) = try Locations.policy(policy)
+        _ = try PolicyParser.parse(policyText)
+        _ = policyPath
+        var config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
+                                  dataDirectories: dirs, maxChildren: max(1, maxChildren),
+                                  childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
+        var zygote = Broker.prestartZygote(config: config)
+        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
+        var argTexts: [String] = []
+        if let scriptArgsFile {
+            let path = scriptArgsFile.contains("/") ? scriptArgsFile
+                : ServiceTable.locateDataFile(scriptArgsFile, datadir: datadir, environment: env) ?? scriptArgsFile
+            var text = try readTextFile(path)
+            while text.hasSuffix(",") || text.hasSuffix("\n") { text.removeLast() }
+            argTexts.append(text)
+        }
+        if let scriptArgs { argTexts.append(scriptArgs) }
+        let args = try ScriptArgsParser.parse(argTexts.joined(separator: ","))
+        zygote = ScanEngine.sendingZygoteJob(zygote, scripts: scripts, scriptArgs: args, verbosity: verbose,
+                                             debugging: debug, dataDirectories: dirs)
         guard let servicesPath = ServiceTable.locateDataFile("nmap-services", datadir: datadir, environment: env) else {
             throw SpecError("Unable to find nmap-services in \(dirs.joined(separator: ", ")): is nmap installed?")
         }
@@ -163,26 +186,8 @@ struct Nsebox: ParsableCommand {
             }
             selection.udp = []
         }
-        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
-        var argTexts: [String] = []
-        if let scriptArgsFile {
-            let path = scriptArgsFile.contains("/") ? scriptArgsFile
-                : ServiceTable.locateDataFile(scriptArgsFile, datadir: datadir, environment: env) ?? scriptArgsFile
-            var text = try readTextFile(path)
-            while text.hasSuffix(",") || text.hasSuffix("\n") { text.removeLast() }
-            argTexts.append(text)
-        }
-        if let scriptArgs { argTexts.append(scriptArgs) }
-        let args = try ScriptArgsParser.parse(argTexts.joined(separator: ","))
         let timeout = try scriptTimeout.map(TimeSpec.seconds)
         let progressEvery = try TimeSpec.seconds(statsEvery)
-        let (policyPath, policyText) = try Locations.policy(policy)
-        _ = try PolicyParser.parse(policyText)
-        _ = policyPath
-
-        var config = BrokerConfig(childPath: try Locations.childExecutable(), policyText: policyText,
-                                  dataDirectories: dirs, maxChildren: max(1, maxChildren),
-                                  childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
         config.auditPath = auditLog
         config.scriptTrace = scriptTrace
         config.recording = replay?.recording
@@ -205,7 +210,7 @@ struct Nsebox: ParsableCommand {
         options.imported = imported?.filter { h in parsedTargets.contains { $0.address == h.target.address } }
         options.commandLine = CommandLine.arguments
         if let replay { options.replayHosts = Dictionary(replay.hosts.map { ($0.target.address, $0) }) { a, _ in a } }
-        let engine = try ScanEngine(options: options)
+        let engine = try ScanEngine(options: options, zygote: zygote)
         engine.onHostsDone = { screen(NormalReport.renderHosts($0)) }
         if machineOnStdout { engine.onOutputLine = { FileHandleOut.stderr($0 + "\n") } }
         let report = try engine.run()
