@@ -57,7 +57,8 @@ let package = Package(
         .executableTarget(name: "nsebox-child", dependencies: ["NSEChild"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
 
-        .testTarget(name: "NSEWireTests", dependencies: ["NSEWire"]),
+        // fuzz-seeds.txt is read from the source tree (#filePath), not bundled.
+        .testTarget(name: "NSEWireTests", dependencies: ["NSEWire"], exclude: ["fuzz-seeds.txt"]),
         .testTarget(name: "NSEPolicyTests", dependencies: ["NSEPolicy"]),
         // The death tests' C helper: a system call by name, straight through syscall(2).
         .target(name: "CSyscallProbe", path: "Tests/CSyscallProbe"),
