@@ -8,6 +8,9 @@ public struct RecordedHost: Sendable {
     public var ports: [PortReport]
     /// Added by a script (nmap.add_targets), not named on the command line.
     public var added: Bool
+    /// `host.times` as the recorded scan had it (nmap's initial estimate for a
+    /// log written before nsebox recorded it).
+    public var times = HostTimes()
 }
 
 /// What `nsebox replay` needs from an audit log: the command line, the port scan's
@@ -107,7 +110,10 @@ public struct RecordedScan {
         let latency = Double(r["latency"] ?? "") ?? -1
         return RecordedHost(target: ScanTarget(address: address, family: address.contains(":") ? .ipv6 : .ipv4,
                                                targetName: name.isEmpty ? nil : name),
-                            latency: latency < 0 ? nil : latency, ports: ports, added: r["added"] == "true")
+                            latency: latency < 0 ? nil : latency, ports: ports, added: r["added"] == "true",
+                            times: Int(r["srtt_us"] ?? "").flatMap { srtt in
+                                Int(r["rttvar_us"] ?? "").flatMap { rttvar in
+                                    Int(r["timeout_us"] ?? "").map { HostTimes(srtt: srtt, rttvar: rttvar, timeout: $0) } } } ?? HostTimes())
     }
 
     static func unhex(_ s: String) -> [UInt8] {

@@ -208,16 +208,20 @@ public final class ScanEngine {
                 PortReport(port: $0.port, proto: $0.proto, state: $0.state, reason: $0.reason,
                            service: options.services.displayName(port: $0.port, protocol: $0.proto))
             }
-            let rtts = (probe.rtts[t.address] ?? []).sorted()
+            let answered = probe.rtts[t.address] ?? []
+            let rtts = answered.sorted()
             var latency = rtts.isEmpty ? nil : rtts[rtts.count / 2]
+            var times = HostTimes()
+            for rtt in answered { times.add(rtt) }
             if let replayHosts = options.replayHosts {
                 // A replay scans nothing: the ports are the recorded ones.
                 ports = replayHosts[t.address]?.ports ?? []
                 latency = replayHosts[t.address]?.latency
+                times = replayHosts[t.address]?.times ?? HostTimes()
             }
             if verbose { for p in ports where p.state == "open" { onOutputLine("Discovered open port \(p.port)/\(p.proto.rawValue) on \(t.address)") } }
             hostIndex[t.address] = hosts.count
-            hosts.append(HostReport(target: t, latency: latency, ports: ports, startTime: hostsStart))
+            hosts.append(HostReport(target: t, latency: latency, ports: ports, times: times, startTime: hostsStart))
             recordHost(hosts[hosts.count - 1], added: addedTargets > 0 && !options.targets.contains(t))
         }
         if verbose && !targets.isEmpty {
@@ -231,6 +235,8 @@ public final class ScanEngine {
         broker.audit?.record("host", instance: "", script: "", target: h.target.address, [
             ("address", .string(h.target.address)), ("targetname", .string(h.target.targetName ?? "")),
             ("latency", h.latency.map { .double($0) } ?? .int(-1)), ("added", .bool(added)),
+            ("srtt_us", .int(Int64(h.times.srtt))), ("rttvar_us", .int(Int64(h.times.rttvar))),
+            ("timeout_us", .int(Int64(h.times.timeout))),
             ("ports", .list(h.ports.map { "\($0.port)/\($0.proto.rawValue) \($0.state) \($0.reason) \($0.service)" })),
         ])
     }
@@ -440,13 +446,13 @@ public final class ScanEngine {
     private func instanceJob(_ script: ScriptInfo, rule: String, target: ScanTarget?, port: PortReport?,
                              scope: NetworkScope) -> ScriptJob {
         ScriptJob(mode: .instance, scriptPath: script.file.path, scriptName: script.file.name, source: script.source,
-                  rule: rule, host: target.map { hostTable($0, extra: hostIndex[$0.address].map { hosts[$0].hostFields } ?? []) }, port: port.map(portTable), hostKey: target?.address,
+                  rule: rule, host: target.map { t in hostIndex[t.address].map { hostTable(t, times: hosts[$0].times, extra: hosts[$0].hostFields) } ?? hostTable(t) }, port: port.map(portTable), hostKey: target?.address,
                   options: commonOptions(script.file), scope: scope, timeout: options.scriptTimeout,
                   rights: policy.rights(script: script.file.name, categories: script.categories))
     }
 
     /// The host table nmap hands a script; `extra` (from an imported scan) overrides.
-    func hostTable(_ t: ScanTarget, extra: [(String, Value)] = []) -> Value {
+    func hostTable(_ t: ScanTarget, times: HostTimes = HostTimes(), extra: [(String, Value)] = []) -> Value {
         var fields: [(String, Value)] = [
             ("ip", .string(t.address)),
             ("name", .string("")),
@@ -454,7 +460,7 @@ public final class ScanEngine {
             ("reason_ttl", .int(0)),
             ("directly_connected", .bool(isLoopback(t.address))),
             ("bin_ip", .bytes(binaryAddress(t.address))),
-            ("times", .record(["srtt": .double(0.001), "rttvar": .double(0.001), "timeout": .double(1.0)])),
+            ("times", times.table),
         ]
         if let name = t.targetName { fields.append(("targetname", .string(name))) }
         // The raw-packet facts (ipidseq, qscan, ...): how this machine reaches the host.

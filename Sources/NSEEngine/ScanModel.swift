@@ -58,6 +58,8 @@ public struct HostReport: Sendable {
     public var target: ScanTarget
     public var latency: Double?
     public var ports: [PortReport]
+    /// Its round-trip estimate from the port scan, scripts' `host.times`.
+    public var times = HostTimes()
     public var hostScripts: [ScriptResult] = []
     /// When the host's port scan began and its scripts ended (Unix seconds), for -oX.
     public var startTime: Double? = nil

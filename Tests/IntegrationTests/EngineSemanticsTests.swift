@@ -105,6 +105,23 @@ struct EngineSemanticsTests {
                 "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
     }
 
+    /// host.times comes from the port scan's round trips as nmap computes it: on
+    /// loopback, one answer gives nmap's floor of 100 ms and its first rttvar of
+    /// 5 ms, so stdnse.get_timeout gives 1,000 ms, not the 2,000 ms of nmap's
+    /// initial estimate. A closed port's refusal is an answer too.
+    @Test func hostTimesAreNmapsRoundTripEstimate() throws {
+        let open = try ListeningPorts(count: 1)
+        for ports in ["\(open.ports[0])", "1"] {
+            let args = ["--script", testScripts("times"), "-p", ports, "127.0.0.1"]
+            let nmap = try runNmap(["-sT", "-Pn", "-n"] + args)
+            let ours = try runNsebox(args)
+            let line = { (report: String) in report.split(separator: "\n").filter { $0.contains("host-times:") } }
+            #expect(line(ours.stdout) == ["|_host-times: timeout=0.1 rttvar=0.005 answered=true get_timeout=1000"],
+                    "\(ours.stdout)\n\(ours.stderr)")
+            #expect(line(ours.stdout) == line(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+        }
+    }
+
     /// A mutex keyed by a registry table (shortport.ssl's pattern): the lock comes
     /// with that table's scope when the registry is free, so the read under the
     /// lock asks the broker for nothing more. One child at a time, so it is free.
