@@ -43,9 +43,11 @@ public struct ZygoteStart: ~Copyable {
     consuming func take() -> FileDescriptor { rpc }
 
     /// The zygote with its job sent (`Broker.zygoteJob`), as soon as the scripts
-    /// are known, so that it loads nselib while the command reads the rest. A
-    /// socket's buffer holds a job's few hundred bytes; if the write fails, the
-    /// zygote fails when the broker reads from it, and the broker starts children itself.
+    /// are known, so that it loads nselib while the command reads the rest. The
+    /// socket's send buffer has room for it (`prestartZygote`; where the system
+    /// allows less, the write waits for the zygote to read). If the write fails,
+    /// the zygote fails once the broker reads from it, and the broker starts
+    /// children itself.
     public consuming func sendingJob(_ job: Value) -> ZygoteStart {
         try? rpc.writeAll(Frame(.run, [job]).encoded())
         hasJob = true
@@ -137,7 +139,6 @@ public final class Broker {
         self.policyName = (try? PolicyParser.parse(config.policyText).name) ?? "?"
         files.allowUserFiles(config.userFiles)
         self.executable = try ChildExecutable(path: config.childPath)
-        // A root broker runs children as nobody; anyone else runs them as themselves.
         self.credentials = Broker.childCredentials
         signal(SIGPIPE, SIG_IGN)
         if let early {
@@ -158,11 +159,14 @@ public final class Broker {
 
     /// Starts the zygote's process before there is a broker, so that its start
     /// (exec, the sandbox, its code onto huge pages) overlaps what the command
-    /// does before the scan (nmap-services, script.db, the scripts): the hello
-    /// is sent, the job waits for `startZygote`. Nil without a zygote
-    /// (NSEBOX_ZYGOTE=0) or if it cannot start (the broker then starts one itself).
+    /// does before the scan (script.db, the scripts, nmap-services): the hello is
+    /// sent now, the job once the scripts are known (`ZygoteStart.sendingJob`).
+    /// Nil without a zygote (NSEBOX_ZYGOTE=0) or if it cannot start (the broker
+    /// then starts one itself).
     public static func prestartZygote(config: BrokerConfig) -> ZygoteStart? {
         guard zygoteEnabled else { return nil }
+        // A zygote that died before reading must fail a write, not end the command.
+        signal(SIGPIPE, SIG_IGN)
         do {
             let executable = try ChildExecutable(path: config.childPath)
             let pair = try SocketPair()
