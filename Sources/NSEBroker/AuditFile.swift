@@ -54,8 +54,16 @@ final class AuditFile {
         if let base { munmap(base, capacity) }
         base = p
         capacity = size
+        // The pages the next lines go to, made writable in one call (Linux 5.14's
+        // MADV_POPULATE_WRITE) instead of a fault at the first store to each.
+        let from = length / 4096 * 4096
+        _ = madvise(p + from, size - from, AuditFile.populateWrite)
         return true
     }
+
+    /// MADV_POPULATE_WRITE, which Glibc's headers here do not name. An older
+    /// kernel answers EINVAL, and the pages fault in as before.
+    static let populateWrite: Int32 = 23
 
     private func unmap() {
         guard let base else { return }

@@ -155,24 +155,34 @@ public final class AuditLog {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// `s` as a JSON string: printable ASCII as it is, but for `"` and `\\`;
+    /// every other character escaped (`\\n`, `\\uXXXX`, a surrogate pair above
+    /// the BMP), so a line never holds a raw control or non-ASCII byte.
     static func quote(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        out.append(quote)
+        // Names, events and most values need no escape: copied in one go.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != quote && $0 != backslash }) {
+            out.append(contentsOf: s.utf8)
+            out.append(quote)
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
-            case "\"": out += Array("\\\"".utf8)
-            case "\\": out += Array("\\\\".utf8)
-            case "\n": out += Array("\\n".utf8)
-            case "\r": out += Array("\\r".utf8)
-            case "\t": out += Array("\\t".utf8)
+            case "\"": out.append(backslash); out.append(quote)
+            case "\\": out.append(backslash); out.append(backslash)
+            case "\n": out.append(backslash); out.append(UInt8(ascii: "n"))
+            case "\r": out.append(backslash); out.append(UInt8(ascii: "r"))
+            case "\t": out.append(backslash); out.append(UInt8(ascii: "t"))
             case " "..."~": out.append(UInt8(u.value))
             default:
                 for unit in String(u).utf16 {
-                    out += Array("\\u".utf8)
+                    out.append(backslash); out.append(UInt8(ascii: "u"))
                     for shift in [12, 8, 4, 0] { out.append(hexDigits[Int(unit >> UInt16(shift) & 15)]) }
                 }
             }
         }
-        out.append(UInt8(ascii: "\""))
+        out.append(quote)
     }
 
     private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

@@ -154,6 +154,17 @@ public final class Broker {
         }
     }
 
+    /// The SHA-256 of a job's script source for the audit log's `start` record,
+    /// hashed once per script: every instance of it carries the same source (the
+    /// same array, which `==` recognizes without reading it).
+    func scriptDigest(_ job: ScriptJob) -> String {
+        if let known = scriptDigests[job.scriptPath], known.source == job.source { return known.hex }
+        let hex = AuditLog.sha256Hex(job.source[...])
+        scriptDigests[job.scriptPath] = (job.source, hex)
+        return hex
+    }
+    private var scriptDigests: [String: (source: [UInt8], hex: String)] = [:]
+
     /// A root broker runs children as nobody; anyone else runs them as themselves.
     static var childCredentials: ChildCredentials? { geteuid() == 0 ? .nobody : nil }
 

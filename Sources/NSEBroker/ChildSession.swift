@@ -171,7 +171,7 @@ final class ChildSession {
     private func auditStart() {
         if broker.audit != nil {
             audit("start", [("script_path", .string(job.scriptPath)),
-                            ("script_sha256", .string(AuditLog.sha256Hex(job.source[...]))),
+                            ("script_sha256", .string(broker.scriptDigest(job))),
                             ("rule", .string(job.rule ?? job.mode.rawValue)), ("policy", .string(broker.policyName)),
                             ("pid", .int(Int64(process.pid))), ("uid", .int(Int64(geteuid() == 0 ? 65534 : geteuid()))),
                             ("random_seed", .string(Self.hex(randomSeed)))])
