@@ -108,12 +108,13 @@ public struct RecordedScan {
         }
         let name = r["targetname"] ?? ""
         let latency = Double(r["latency"] ?? "") ?? -1
+        var times = HostTimes()
+        if let srtt = Int(r["srtt_us"] ?? ""), let rttvar = Int(r["rttvar_us"] ?? ""), let timeout = Int(r["timeout_us"] ?? "") {
+            times = HostTimes(srtt: srtt, rttvar: rttvar, timeout: timeout)
+        }
         return RecordedHost(target: ScanTarget(address: address, family: address.contains(":") ? .ipv6 : .ipv4,
                                                targetName: name.isEmpty ? nil : name),
-                            latency: latency < 0 ? nil : latency, ports: ports, added: r["added"] == "true",
-                            times: Int(r["srtt_us"] ?? "").flatMap { srtt in
-                                Int(r["rttvar_us"] ?? "").flatMap { rttvar in
-                                    Int(r["timeout_us"] ?? "").map { HostTimes(srtt: srtt, rttvar: rttvar, timeout: $0) } } } ?? HostTimes())
+                            latency: latency < 0 ? nil : latency, ports: ports, added: r["added"] == "true", times: times)
     }
 
     static func unhex(_ s: String) -> [UInt8] {

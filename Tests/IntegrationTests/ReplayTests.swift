@@ -47,6 +47,22 @@ struct ReplayTests {
         #expect(text.contains("id=\"ssh-hostkey\"") && text.contains("recorded tls page"), "\(text)")
     }
 
+    /// host.times comes from the live port scan's answers; a replay scans
+    /// nothing, so it hands scripts the estimate the audit log's host record kept.
+    @Test func replayHandsScriptsTheRecordedHostTimes() throws {
+        var open: ListeningPorts? = try ListeningPorts(count: 1)
+        let dir = try scratchDirectory("replay-times")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let live = try runNsebox(["--audit-log", log, "--script", testScripts("times"), "-p", "\(open!.ports[0])", "127.0.0.1"])
+        open = nil
+        let line = { (report: String) in report.split(separator: "\n").filter { $0.contains("host-times:") } }
+        #expect(line(live.stdout) == ["|_host-times: timeout=0.1 rttvar=0.005 answered=true get_timeout=1000"], "\(live.stdout)")
+        let replay = try runNsebox(["replay", log])
+        #expect(replay.exitCode == 0, "\(replay.stdout)\n\(replay.stderr)")
+        #expect(line(replay.stdout) == line(live.stdout), "live:\n\(live.stdout)\nreplay:\n\(replay.stdout)")
+    }
+
     @Test func aScriptThatDepartsFromItsRecordingGetsAnErrorSayingWhere() throws {
         let nginx = try NginxService(title: "departure", port: .httpLikely)
         let dir = try scratchDirectory("replay-departs")
