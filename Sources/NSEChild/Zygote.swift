@@ -45,10 +45,9 @@ enum Zygote {
         guard ChildMain.load(state.L, swapJob, name: "job"),
               ChildMain.load(state.L, Bootstrap.parts.last!.1, name: Bootstrap.parts.last!.0) else { exit(0) }
         let runPart = lua_gettop(state.L), swap = runPart - 1
-        // libcrypto finds its ChaCha20 (and builds its tables of algorithms) on the
-        // first seed: once here, not in every instance.
-        let warm = [UInt8](repeating: 0, count: 32)
-        guard nse_random_seed(warm, warm.count) == 0 else { exit(72) }
+        // libcrypto's initialization: once here, not in every instance that
+        // uses the openssl module.
+        nse_openssl_init()
         // What loading freed goes back to the kernel: every fork copies, and every
         // instance tears down, a page-table entry per resident page.
         warmRuntime(policyText: policy.text)

@@ -59,6 +59,27 @@ struct AuditLogTests {
         #expect(records.last?["event"] as? String == "end")
     }
 
+    /// A script's random bytes are ChaCha20's keystream under the seed the log
+    /// records (block counter and nonce 0), as `openssl enc -chacha20` computes
+    /// it: what lets a replay of any recorded log give scripts their numbers
+    /// again. The bootstrap takes the stream's first 16 bytes (math.random's seed).
+    @Test func aScriptsRandomBytesAreChaCha20UnderTheRecordedSeed() throws {
+        let dir = try scratchDirectory("random")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("audit.jsonl").path
+        let ours = try runNsebox(["--audit-log", log, "--script", testScripts("random"), "-p", "1", "127.0.0.1"])
+        let line = ours.stdout.split(separator: "\n").first { $0.contains("random-stream: ") }
+        let drawn = line.map { String($0.split(separator: " ").last ?? "") } ?? ""
+        #expect(drawn.count == 2 * 130, "\(ours.stdout)\n\(ours.stderr)")
+        let start = try auditLines(log).map(auditRecord).first { $0["event"] as? String == "start" && $0["rule"] as? String == "hostrule" }
+        let seed = start?["random_seed"] as? String ?? ""
+        #expect(seed.count == 64, "\(String(describing: start))")
+        let keystream = try runProcess("/bin/sh", ["-c",
+            "head -c 146 /dev/zero | openssl enc -chacha20 -K \(seed) -iv \(String(repeating: "0", count: 32)) | od -An -v -tx1 | tr -d ' \\n'"])
+        #expect(keystream.stdout.count == 2 * 146, "\(keystream.stderr)")
+        #expect(drawn == String(keystream.stdout.dropFirst(2 * 16)), "seed \(seed)")
+    }
+
     @Test func aChangedDeletedReorderedOrAppendedLineIsNamed() throws {
         let dir = try scratchDirectory("audit-tamper")
         defer { try? FileManager.default.removeItem(at: dir) }
