@@ -1,27 +1,36 @@
+import Glibc
+
 /// The nselib modules scripts need, read from their sources: every `require "x"`,
 /// `require("x")` or `silent_require "x"`, and those of the modules named, through
 /// to the last. A reading, not a proof: it decides only what the zygote loads in
 /// advance; a module it misses is loaded by the instance that requires it.
 enum ModuleRequires {
     static func names(in source: [UInt8]) -> [String] {
-        let word = Array("require".utf8)
-        var found: [String] = []
-        var i = 0
-        while i + word.count < source.count {
-            guard source[i] == word[0], source[i..<(i + word.count)].elementsEqual(word) else { i += 1; continue }
-            var j = i + word.count
-            while j < source.count, source[j] == 0x20 || source[j] == 0x09 || source[j] == 0x28 { j += 1 } // spaces, "("
-            i = j
-            guard j < source.count, source[j] == 0x22 || source[j] == 0x27 else { continue }
-            let quote = source[j]
-            var k = j + 1
-            while k < source.count, isNameByte(source[k]) { k += 1 }
-            if k < source.count, source[k] == quote, k > j + 1 {
-                found.append(String(decoding: source[(j + 1)..<k], as: UTF8.self))
+        // A megabyte of nselib is read here at every scan's start, before the
+        // zygote has its job: through the buffer, each "r" found with memchr.
+        source.withUnsafeBufferPointer { buffer -> [String] in
+            guard let base = buffer.baseAddress else { return [] }
+            let count = buffer.count, word = "require"
+            var found: [String] = []
+            var i = 0
+            while i + 7 < count {
+                guard let hit = memchr(base + i, 0x72, count - i) else { break }  // "r"
+                i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                guard i + 7 < count, memcmp(base + i, word, 7) == 0 else { i += 1; continue }
+                var j = i + 7
+                while j < count, base[j] == 0x20 || base[j] == 0x09 || base[j] == 0x28 { j += 1 } // spaces, "("
+                i = j
+                guard j < count, base[j] == 0x22 || base[j] == 0x27 else { continue }
+                let quote = base[j]
+                var k = j + 1
+                while k < count, isNameByte(base[k]) { k += 1 }
+                if k < count, base[k] == quote, k > j + 1 {
+                    found.append(String(decoding: UnsafeBufferPointer(start: base + j + 1, count: k - j - 1), as: UTF8.self))
+                }
+                i = k
             }
-            i = k
+            return found
         }
-        return found
     }
 
     /// Everything `sources` require, directly or through nselib, in first-seen

@@ -74,12 +74,13 @@ public indirect enum ScriptExpression: Sendable, Equatable, CustomStringConverti
     /// capture functions are.
     public func evaluate(name: String, categories: [String]) -> (selected: Bool, byName: Bool) {
         var byName = false
-        let cats = Set(categories.map(asciiLowercased))
+        // Called for every entry of script.db and every rule: compared in place,
+        // with no lowered copies or sets made per call.
         func eval(_ e: ScriptExpression) -> Bool {
             switch e {
             case .constant(let b): return b
             case .word(let w):
-                if cats.contains(asciiLowercased(w)) { return true }
+                if categories.contains(where: { asciiEqualIgnoringCase($0, w) }) { return true }
                 let m = scriptNameMatches(w, name)
                 byName = byName || m
                 return m
@@ -122,6 +123,20 @@ public func scriptNameMatches(_ pattern: String, _ name: String) -> Bool {
     }
     while pi < pat.count, pat[pi] == UInt8(ascii: "*") { pi += 1 }
     return pi == pat.count
+}
+
+/// Whether two strings are equal when ASCII letters are folded to lower case
+/// (other bytes compared as they are), as `asciiLowercased(a) == asciiLowercased(b)`.
+func asciiEqualIgnoringCase(_ a: String, _ b: String) -> Bool {
+    var i = a.utf8.makeIterator(), j = b.utf8.makeIterator()
+    while true {
+        switch (i.next(), j.next()) {
+        case (nil, nil): return true
+        case let (x?, y?):
+            guard x == y || ((x | 0x20) == (y | 0x20) && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) else { return false }
+        default: return false
+        }
+    }
 }
 
 func asciiLowercased(_ s: String) -> String {
@@ -345,12 +360,17 @@ public struct ScriptCatalog {
     }
 
     public static func parseDatabase(_ text: String) -> [ScriptDatabaseEntry] {
+        // Split on the bytes of "\n" and "\"" (UTF-8 never has them inside another
+        // character): splitting by Character was most of a scan's start-up, for
+        // nmap's 605 lines.
         var out: [ScriptDatabaseEntry] = []
-        for line in text.split(separator: "\n") {
-            let quoted = line.split(separator: "\"", omittingEmptySubsequences: false)
+        for line in text.utf8.split(separator: 0x0A) {
+            let quoted = line.split(separator: 0x22, omittingEmptySubsequences: false)
             guard quoted.count >= 3 else { continue }
-            let categories = stride(from: 3, to: quoted.count - 1, by: 2).map { asciiLowercased(String(quoted[$0])) }
-            out.append(ScriptDatabaseEntry(filename: String(quoted[1]), categories: categories))
+            let categories = stride(from: 3, to: quoted.count - 1, by: 2).map {
+                String(decoding: quoted[$0].map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
+            }
+            out.append(ScriptDatabaseEntry(filename: String(decoding: quoted[1], as: UTF8.self), categories: categories))
         }
         return out
     }

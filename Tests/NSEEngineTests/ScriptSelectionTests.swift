@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 @testable import NSEEngine
 import NSEScan
@@ -76,6 +77,35 @@ private func parse(_ s: String) -> ScriptExpression? { ScriptExpression.parse(s)
     #expect(w("http-title").evaluate(name: "http-title", categories: cats) == (true, true))
     #expect(w("HTTP-TITLE").evaluate(name: "http-title", categories: cats).selected == false)
     #expect(w("http-title.nse").evaluate(name: "http-title", categories: cats).selected)
+    // Categories as given (not lowered by the caller) compare in any case too.
+    #expect(w("safe").evaluate(name: "x", categories: ["SaFe"]) == (true, false))
+    #expect(w("saf").evaluate(name: "x", categories: ["safe"]) == (false, false))
+    #expect(w("safe@").evaluate(name: "x", categories: ["safe`"]) == (false, false))
+}
+
+// MARK: - script.db
+
+@Test func scriptDatabaseLinesGiveFileNamesAndLowerCaseCategories() {
+    let text = """
+        Entry { filename = "acarsd-info.nse", categories = { "discovery", "safe", } }
+        Entry { filename = "caf\u{e9}-\u{1F600}.nse", categories = { "Default", "VULN", } }
+        not an entry
+        Entry { filename = "no-categories.nse", categories = { } }
+
+        """
+    #expect(ScriptCatalog.parseDatabase(text) == [
+        ScriptDatabaseEntry(filename: "acarsd-info.nse", categories: ["discovery", "safe"]),
+        ScriptDatabaseEntry(filename: "caf\u{e9}-\u{1F600}.nse", categories: ["default", "vuln"]),
+        ScriptDatabaseEntry(filename: "no-categories.nse", categories: []),
+    ])
+}
+
+@Test func nmapsScriptDatabaseParsesEveryEntry() throws {
+    let text = try String(contentsOfFile: "/usr/share/nmap/scripts/script.db", encoding: .utf8)
+    let entries = ScriptCatalog.parseDatabase(text)
+    #expect(entries.count == text.split(separator: "\n").filter { $0.hasPrefix("Entry {") }.count)
+    #expect(entries.count > 600)
+    #expect(entries.first { $0.filename == "http-title.nse" }?.categories == ["default", "discovery", "safe"])
 }
 
 @Test func globsHaveOnlyTheStar() {
