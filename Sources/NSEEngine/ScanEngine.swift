@@ -247,7 +247,7 @@ public final class ScanEngine {
     private func describeAll() throws -> [ScriptInfo] {
         var infos: [ScriptInfo?] = Array(repeating: nil, count: options.scripts.count)
         var sandboxFailure: String?
-        let sources = options.scripts.map { readBytes($0.path) }
+        let sources = options.scripts.map { $0.source ?? readBytes($0.path) }
         // One zygote for the scan: every child, from these describe jobs on, is forked from it.
         broker.startZygote(scriptSources: sources.compactMap { $0 }, options: scanOptions())
         for (i, file) in options.scripts.enumerated() {
@@ -435,7 +435,7 @@ public final class ScanEngine {
         case .none:
             return nil
         case .some(let start):
-            let sources = scripts.compactMap { readBytes($0.path) }
+            let sources = scripts.compactMap { $0.source ?? readBytes($0.path) }
             let job = Broker.zygoteJob(scriptSources: sources,
                                        options: jobOptions(verbosity: verbosity, debugging: debugging, scriptArgs: scriptArgs),
                                        files: DataFiles(directories: dataDirectories))

@@ -10,9 +10,20 @@ public struct ScriptFile: Sendable, Equatable {
     public var selectedByName: Bool
     /// Selected with "+": runs whatever its rule says.
     public var forced: Bool
+    /// The file's bytes once read (`reading()`; nil before, or if unreadable): a
+    /// scan reads each script once, so the zygote's early job and the describe
+    /// jobs see the same bytes.
+    public var source: [UInt8]?
 
     public init(path: String, name: String, selectedByName: Bool, forced: Bool) {
         self.path = path; self.name = name; self.selectedByName = selectedByName; self.forced = forced
+    }
+
+    /// This file with its bytes read (kept if they already were).
+    public func reading() -> ScriptFile {
+        var copy = self
+        if copy.source == nil { copy.source = readBytes(path) }
+        return copy
     }
 }
 

@@ -145,7 +145,8 @@ struct Nsebox: ParsableCommand {
                                   dataDirectories: dirs, maxChildren: max(1, maxChildren),
                                   childStderr: env["NSEBOX_CHILD_STDERR"] == "1")
         var zygote = Broker.prestartZygote(config: config)
-        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script)
+        // Read once here: the zygote's job and the describe jobs carry the same bytes.
+        let scripts = try ScriptCatalog(dataDirectories: dirs).resolve(script).map { $0.reading() }
         var argTexts: [String] = []
         if let scriptArgsFile {
             let path = scriptArgsFile.contains("/") ? scriptArgsFile
