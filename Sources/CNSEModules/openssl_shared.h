@@ -8,13 +8,10 @@
 #include <lua5.4/lauxlib.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include "CNSEModules.h" /* nse_openssl_init */
 
 /* nmap's metatable name for bignums (luaL_checkudata checks it). */
 #define NSE_BIGNUM_TNAME "BIGNUM"
-
-/* Initialises libcrypto once, without reading openssl.cnf (the sandboxed child
- * cannot open files), and loads the built-in default provider. */
-void nse_openssl_init(void);
 
 /* Raises "OpenSSL error: <libcrypto's first queued error>", as nmap does. */
 int nse_openssl_error(lua_State *L);

@@ -15,7 +15,9 @@ int nse_random_seed(const unsigned char *seed, size_t len);
 /** Fills `out` from the seeded stream (OpenSSL's RAND_bytes before a seed).
  *  Returns 0, or -1 on failure. */
 int nse_random_fill(unsigned char *out, size_t len);
-/** Initializes libcrypto for the openssl module, once per process (the zygote
- *  calls it so that no instance has to). */
+/** Initializes libcrypto once per process, without reading openssl.cnf (the
+ *  sandboxed child cannot open files), and loads the built-in default provider.
+ *  The openssl and certificate modules call it; the zygote calls it first, so
+ *  that no instance has to. */
 void nse_openssl_init(void);
 #endif
