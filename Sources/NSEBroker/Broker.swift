@@ -37,22 +37,34 @@ public struct BrokerConfig: Sendable {
 public struct ZygoteStart: ~Copyable {
     let pid: pid_t
     private let rpc: FileDescriptor
-    /// Whether its job is on the socket too (`sendingJob`).
-    private(set) var hasJob = false
-    init(pid: pid_t, rpc: consuming FileDescriptor) { self.pid = pid; self.rpc = rpc }
+    /// Where its job's bytecode comes from and goes to (`BytecodeCache`).
+    let cache: BytecodeCache?
+    /// Its job, once on the socket too (`sendingJob`).
+    private(set) var job: ZygoteJob?
+    init(pid: pid_t, rpc: consuming FileDescriptor, cache: BytecodeCache?) { self.pid = pid; self.rpc = rpc; self.cache = cache }
     consuming func take() -> FileDescriptor { rpc }
 
-    /// The zygote with its job sent (`Broker.zygoteJob`), as soon as the scripts
+    /// The zygote with its job (`Broker.zygoteJob`) sent, as soon as the scripts
     /// are known, so that it loads nselib while the command reads the rest. The
     /// socket's send buffer has room for it (`prestartZygote`; where the system
     /// allows less, the write waits for the zygote to read). If the write fails,
     /// the zygote fails once the broker reads from it, and the broker starts
     /// children itself.
-    public consuming func sendingJob(_ job: Value) -> ZygoteStart {
-        try? rpc.writeAll(Frame(.run, [job]).encoded())
-        hasJob = true
+    public consuming func sendingJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles) -> ZygoteStart {
+        let built = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files, cache: cache)
+        try? rpc.writeAll(Frame(.run, [built.job]).encoded())
+        job = built
         return self
     }
+}
+
+/// A zygote's job, and what the broker keeps of it: the cache keys of the
+/// modules it sent as source (the zygote's bytecode of them is stored under
+/// these), and how many went as bytecode.
+public struct ZygoteJob {
+    public let job: Value
+    let pendingBytecode: [String: String]
+    let cachedModules: Int
 }
 
 /// Owns every child and everything that touches the world on their behalf.
@@ -92,6 +104,12 @@ public final class Broker {
     public internal(set) var instanceModuleLoads = 0
     /// How many modules the zygote holds (0 without one).
     public var zygoteModules: Int { zygote?.state == .ready ? zygote!.modules : 0 }
+    /// How many of those its job carried as bytecode from the cache, and how
+    /// many it compiled that went into the cache (`BytecodeCache`).
+    public var zygoteModulesFromCache: Int { zygote?.job?.cachedModules ?? 0 }
+    public var zygoteModulesCached: Int { zygote?.bytecodeStored ?? 0 }
+    /// nselib's bytecode between scans (nil: none, `BytecodeCache.forChildren`).
+    lazy var bytecodeCache = BytecodeCache.forChildren(of: config.childPath)
     /// Raw IP and Ethernet sending, for every child (only the broker holds raw sockets).
     let raw = RawSender()
     /// Open libpcap handles by device, snapshot length, promiscuity and filter.
@@ -143,9 +161,9 @@ public final class Broker {
         signal(SIGPIPE, SIG_IGN)
         if let early {
             let pid = early.pid
-            let sent = early.hasJob
+            let sent = early.job
             if let z = try? Zygote(broker: self, pid: pid, rpc: early.take()) {
-                if sent { z.markJobSent() }
+                if let sent { z.markJobSent(sent) }
                 adopt(z)
             } else {
                 Glibc.kill(pid, SIGKILL)
@@ -189,7 +207,7 @@ public final class Broker {
             // wait for it (ZygoteStart.sendingJob). The hello fits anyway.
             rpc.setSendBuffer(4 << 20)
             try rpc.writeAll(Frame(.hello, [.int(WireLimits.protocolVersion), .string(config.policyText)]).encoded())
-            return ZygoteStart(pid: pid, rpc: rpc)
+            return ZygoteStart(pid: pid, rpc: rpc, cache: BytecodeCache.forChildren(of: config.childPath))
         } catch {
             return nil
         }
@@ -211,7 +229,7 @@ public final class Broker {
     /// itself. `options` are the job options common to every instance of the scan.
     public func startZygote(scriptSources: [[UInt8]], options: [(String, Value)]) {
         guard Broker.zygoteEnabled, zygote?.hasJob != true else { return }
-        let job = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files)
+        let job = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files, cache: bytecodeCache)
         if let z = zygote {
             z.load(job)
             return
@@ -235,16 +253,30 @@ public final class Broker {
     /// `Zygote` answers `loadModule`: one from --datadir, NMAPDIR or ~/.nmap is
     /// left to the instances. The sources in the job spare the zygote a round
     /// trip per module, and let one started early load them before the broker
-    /// runs (`prestartZygote`).
-    public static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles) -> Value {
+    /// runs (`prestartZygote`). A module whose bytecode `cache` holds goes as
+    /// that bytecode; for the others the job asks the zygote for the bytecode it
+    /// makes (`dump_modules`), which the broker stores under `pending`'s keys.
+    public static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles,
+                                 cache: BytecodeCache?) -> ZygoteJob {
         // stdnse too: the bootstrap's last part requires it for every instance.
         let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
+        var pending: [String: String] = [:]
+        var cached = 0
         let sources: [(String, Value)] = preload.compactMap { name in
             guard let m = files.module(name), Zygote.fromNmap(m.chunkName, files) else { return nil }
+            if let cache {
+                let key = cache.key(chunkName: m.chunkName, source: m.source)
+                if let code = cache.lookup(key) {
+                    cached += 1
+                    return (name, .array([.bytes(code), .string(m.chunkName), .string("b")]))
+                }
+                pending[name] = key
+            }
             return (name, .array([.bytes(m.source), .string(m.chunkName)]))
         }
-        return .record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
-                        ("sources", .record(sources))] + options)
+        let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
+                                ("sources", .record(sources)), ("dump_modules", .bool(!pending.isEmpty))] + options)
+        return ZygoteJob(job: job, pendingBytecode: pending, cachedModules: cached)
     }
 
     private func adopt(_ z: Zygote) {

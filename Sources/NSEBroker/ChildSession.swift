@@ -495,7 +495,7 @@ final class ChildSession {
                 return
             }
             result = v[0]
-        case .hello, .run, .spawnChild, .killChild, .zygoteReady, .childSpawned, .childExited:
+        case .hello, .run, .spawnChild, .killChild, .zygoteReady, .childSpawned, .childExited, .zygoteBytecode:
             break // refused above: the broker's, or the zygote's, never a script's
         }
     }

@@ -58,14 +58,25 @@ final class Zygote {
     /// Whether it has its job (`load`).
     private(set) var hasJob = false
 
+    /// Its job, once sent.
+    private(set) var job: ZygoteJob?
+    /// How many modules' bytecode from it went into the cache.
+    private(set) var bytecodeStored = 0
+    /// Cache keys of the modules it got with `loadModule` while loading.
+    private var answered: [String: String] = [:]
+
     /// Its job went out before the broker had it (`ZygoteStart.sendingJob`).
-    func markJobSent() { hasJob = true }
+    func markJobSent(_ sent: ZygoteJob) {
+        hasJob = true
+        job = sent
+    }
 
     /// Its job: the modules to load and the scan's options. Once.
-    func load(_ job: Value) {
+    func load(_ job: ZygoteJob) {
         guard !hasJob else { return }
         hasJob = true
-        send(Frame(.run, [job]))
+        self.job = job
+        send(Frame(.run, [job.job]))
     }
 
     /// Seconds the zygote may take to load nselib and compile the scripts.
@@ -160,9 +171,15 @@ final class Zygote {
             let name = v[0].text ?? ""
             var answer: [Value] = [.none, .string("module '\(name)' not found in nselib")]
             if let m = broker.files.module(name) {
-                answer = Zygote.fromNmap(m.chunkName, broker.files)
+                let fromNmap = Zygote.fromNmap(m.chunkName, broker.files)
+                answer = fromNmap
                     ? [.bytes(m.source), .string(m.chunkName), .string("t")]
                     : [.none, .string("nsebox: the zygote loads nselib only from nmap's install")]
+                // Its bytecode may come back for the cache (a cached copy that
+                // did not load is replaced), keyed by this source.
+                if fromNmap, let cache = broker.bytecodeCache {
+                    answered[name] = cache.key(chunkName: m.chunkName, source: m.source)
+                }
             }
             send(Frame.reply(to: op, requestID: frame.requestID, answer))
         case (_, .loading) where op.expectsReply:
@@ -170,6 +187,20 @@ final class Zygote {
             send(Frame.reply(to: op, requestID: frame.requestID, [.none, .string("nsebox: not while the zygote loads nselib")]))
         case (.log, .loading):
             break
+        case (.zygoteBytecode, .loading):
+            // Once, and only for modules its job sent as source: stored under the
+            // key of that source (`BytecodeCache`).
+            let pending = (job?.pendingBytecode ?? [:]).merging(answered) { job, _ in job }
+            guard !pending.isEmpty, let cache = broker.bytecodeCache else {
+                return fail("protocol violation: bytecode the zygote was not asked for")
+            }
+            job = job.map { ZygoteJob(job: $0.job, pendingBytecode: [:], cachedModules: $0.cachedModules) }
+            answered = [:]
+            guard case .table(let entries) = v[0] else { return }
+            for entry in entries {
+                guard let name = entry.key.text, let key = pending[name], case .bytes(let code) = entry.value else { continue }
+                if cache.store(key, code) { bytecodeStored += 1 }
+            }
         case (.zygoteReady, .loading):
             modules = Int(v[0].int ?? 0)
             state = .ready

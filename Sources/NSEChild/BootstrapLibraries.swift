@@ -183,17 +183,36 @@ package.searchers = {
   function(name)
     -- The broker sends an nselib module's source, or the bytecode its own compile
     -- job made of it ("b"): the only binary chunks this process loads. A
-    -- zygote's job carries the sources of the modules it loads.
+    -- zygote's job carries the sources of the modules it loads, or their
+    -- bytecode from the broker's cache ("b"); with dump_modules set, the
+    -- zygote keeps the bytecode of what it compiles, for that cache.
     local given = job.sources and job.sources[name]
     local source, chunkname, mode
     if type(given) == "table" and type(given[1]) == "string" and type(given[2]) == "string" then
-      source, chunkname, mode = given[1], given[2], "t"
+      source, chunkname, mode = given[1], given[2], given[3] == "b" and "b" or "t"
     else
+      given = nil
       source, chunkname, mode = rt.call(OP.loadModule, name)
     end
     if not source then return tostring(chunkname) end
     local f, err = raw_load(source, chunkname, mode == "b" and "b" or "t")
+    local repair = false
+    if not f and given and mode == "b" then
+      -- Cached bytecode that does not load: the source instead, and its
+      -- bytecode back to the broker in place of the bad one.
+      source, chunkname, mode = rt.call(OP.loadModule, name)
+      if not source then return tostring(chunkname) end
+      f, err = raw_load(source, chunkname, mode == "b" and "b" or "t")
+      repair = true
+    end
     if not f then error(err, 0) end
+    if given and mode ~= "b" and (job.dump_modules or repair) then
+      -- At most 8 MiB in all: the message must stay well under a frame's limit.
+      local code = raw_dump(f)
+      S.dumped = S.dumped or {}
+      S.dump_room = (S.dump_room or 8 << 20) - #code
+      if S.dump_room >= 0 then S.dumped[name] = code end
+    end
     return f, chunkname:sub(2)
   end,
 }

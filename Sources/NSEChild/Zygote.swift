@@ -40,7 +40,7 @@ enum Zygote {
         for (name, source) in parts {
             guard ChildMain.load(state.L, source, name: name), state.callLoadedPart(name) else { exit(0) }
         }
-        let preloaded = preload(state, job["preload"].arrayPart.compactMap(\.text))
+        let preloaded = preload(state, job["preload"].arrayPart.compactMap(\.text), client: client)
         // The instance's code, compiled once: the job swap and the last part.
         guard ChildMain.load(state.L, swapJob, name: "job"),
               ChildMain.load(state.L, Bootstrap.parts.last!.1, name: Bootstrap.parts.last!.0) else { exit(0) }
@@ -79,15 +79,17 @@ enum Zygote {
     /// Loads the modules (and what they require) into the zygote; a module that
     /// fails to load here (it asked the broker for more than its source) is left
     /// for the instances to load themselves. Returns how many are loaded.
-    static func preload(_ state: LuaState, _ names: [String]) -> Int {
+    static func preload(_ state: LuaState, _ names: [String], client: RPCClient) -> Int {
         guard ChildMain.load(state.L, #"""
             local names, S = ...
             for _, name in ipairs(names) do
               if not pcall(require, name) then package.loaded[name] = nil end
             end
             -- The sources the job carried are compiled now: not in the heap every
-            -- instance copies.
+            -- instance copies (nor is the bytecode made of them for the broker).
             S.job.sources = nil
+            local dumped = S.dumped
+            S.dumped = nil
             -- Room in Lua's string table for an instance's own strings: when it
             -- fills up, Lua doubles it and relinks every string, which in an
             -- instance copies most of the zygote's pages (about 40 faults for a
@@ -105,14 +107,22 @@ enum Zygote {
             collectgarbage()
             local n = 0
             for _ in pairs(package.loaded) do n = n + 1 end
-            return n
+            return n, dumped
             """#, name: "preload") else { return 0 }
         LuaValues.push(state.L, .array(names.map { .string($0) }))
         lua_pushvalue(state.L, state.shared)
-        guard nse_pcall(state.L, 2, 1, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
+        guard nse_pcall(state.L, 2, 2, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
         var isNum: Int32 = 0
-        let n = nse_tointegerx(state.L, -1, &isNum)
-        nse_pop(state.L, 1)
+        let n = nse_tointegerx(state.L, -2, &isNum)
+        // The bytecode it made, to the broker's cache (before zygoteReady, which
+        // the broker waits for anyway), then out of the heap.
+        if lua_type(state.L, -1) == LUA_TTABLE, let dumped = try? LuaValues.read(state.L, lua_gettop(state.L)) {
+            nse_pop(state.L, 2)
+            try? client.notify(.zygoteBytecode, [dumped])
+            if ChildMain.load(state.L, "collectgarbage()", name: "collect") { _ = nse_pcall(state.L, 0, 0, 0) }
+        } else {
+            nse_pop(state.L, 2)
+        }
         return Int(n)
     }
 

@@ -16,6 +16,7 @@ enum BrokerStats {
         FileHandleStderr.write("nsebox broker: \(phase): \(descriptors()) descriptors, \(residentKiB()) KiB resident\n")
         if let broker {
             FileHandleStderr.write("nsebox broker: \(phase): nselib modules in the zygote: \(broker.zygoteModules)\n")
+            FileHandleStderr.write("nsebox broker: \(phase): of those, from the bytecode cache: \(broker.zygoteModulesFromCache); compiled into it: \(broker.zygoteModulesCached)\n")
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads by instances: \(broker.instanceModuleLoads)\n")
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n")
             FileHandleStderr.write("nsebox broker: \(phase): instances started from the pool: \(broker.pooledStarts)\n")

@@ -436,10 +436,9 @@ public final class ScanEngine {
             return nil
         case .some(let start):
             let sources = scripts.compactMap { $0.source ?? readBytes($0.path) }
-            let job = Broker.zygoteJob(scriptSources: sources,
-                                       options: jobOptions(verbosity: verbosity, debugging: debugging, scriptArgs: scriptArgs),
-                                       files: DataFiles(directories: dataDirectories))
-            return start.sendingJob(job)
+            return start.sendingJob(scriptSources: sources,
+                                    options: jobOptions(verbosity: verbosity, debugging: debugging, scriptArgs: scriptArgs),
+                                    files: DataFiles(directories: dataDirectories))
         }
     }
 

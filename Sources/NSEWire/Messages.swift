@@ -59,6 +59,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case childSpawned = 72      // zygote -> broker; one-way
     case killChild = 73         // broker -> zygote; one-way
     case childExited = 74       // zygote -> broker; one-way
+    case zygoteBytecode = 75    // zygote -> broker; one-way, before zygoteReady: the bytecode it compiled, for the cache
 
     // Output.
     case log = 50               // one-way
@@ -71,7 +72,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     public var sender: Sender {
         switch self {
         case .hello, .run, .spawnChild, .killChild: return .broker
-        case .zygoteReady, .childSpawned, .childExited: return .zygote
+        case .zygoteReady, .childSpawned, .childExited, .zygoteBytecode: return .zygote
         default: return .child
         }
     }
@@ -81,7 +82,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         switch self {
         case .hello, .helloAck, .run, .setTimeout, .registryRelease, .log, .result,
              .setPortState, .setPortVersion, .mutexUnlock, .closeAnswered,
-             .zygoteReady, .spawnChild, .childSpawned, .killChild, .childExited: return false
+             .zygoteReady, .spawnChild, .childSpawned, .killChild, .childExited, .zygoteBytecode: return false
         default: return true
         }
     }
@@ -124,6 +125,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .killChild: return [.int]                                        // instance id
         case .childSpawned: return [.int, .int]                               // instance id, pid (negative: -errno)
         case .childExited: return [.int, .int, .int, .int]                    // instance id, wait status, CPU us, peak KiB
+        case .zygoteBytecode: return [.table]                                 // module name -> bytecode
         case .log: return [.string, .string]                                  // channel, text
         case .result: return [.table]                                         // status, output, structured
         }

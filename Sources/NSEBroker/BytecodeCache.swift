@@ -1,0 +1,130 @@
+import COpenSSL
+import Glibc
+import NSESystem
+
+/// nselib's bytecode, kept between scans: the zygote's compile of the modules
+/// it loads (about 12 ms for W1's 38) is on the path of every scan's first
+/// instance, and loading bytecode takes a fifth of that.
+///
+/// The bytecode comes from the zygote (`zygoteBytecode`), which compiled it
+/// from nmap's own nselib and ran no script; later zygotes get it in their job,
+/// the only place a binary chunk is accepted (docs/security.md). Lua does not
+/// check bytecode, so whoever can write the cache can run code in the zygote:
+/// the directory and every file must belong to this user and be writable by no
+/// one else, and so must every directory above it (or belong to root; one that
+/// others may write must be sticky, as /tmp is), none of them a symbolic link,
+/// or the cache is not used. A file is named after the SHA-256 of what it
+/// was compiled from: the module's chunk name and source, and the child
+/// executable it was compiled for (its size, modification time and inode), so a
+/// changed module or a new build of nsebox never meets old bytecode.
+///
+/// The directory: $NSEBOX_CACHE_DIR ("off" or empty: no cache), else
+/// $XDG_CACHE_HOME/nsebox/bytecode, else $HOME/.cache/nsebox/bytecode.
+public final class BytecodeCache {
+    public let directory: String
+    private let salt: [UInt8]
+    /// A file larger than this is not bytecode of nselib's (CompiledModules' limit).
+    static let maxBytes = CompiledModules.maxBytes
+    /// Lua 5.4's binary chunks start with ESC "Lua" and the version byte.
+    static let signature: [UInt8] = [0x1B, 0x4C, 0x75, 0x61, 0x54]
+
+    /// The cache for children of `childPath`, in the directory the environment
+    /// names (created, mode 0700, if missing); nil when it is turned off or not
+    /// safe to use.
+    public static func forChildren(of childPath: String) -> BytecodeCache? {
+        guard let dir = directoryFromEnvironment() else { return nil }
+        return BytecodeCache(directory: dir, childPath: childPath)
+    }
+
+    static func directoryFromEnvironment() -> String? {
+        func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        if let dir = env("NSEBOX_CACHE_DIR") { return dir.isEmpty || dir == "off" ? nil : dir }
+        if let xdg = env("XDG_CACHE_HOME"), xdg.hasPrefix("/") { return xdg + "/nsebox/bytecode" }
+        if let home = env("HOME"), home.hasPrefix("/") { return home + "/.cache/nsebox/bytecode" }
+        return nil
+    }
+
+    init?(directory given: String, childPath: String) {
+        // An absolute path without "." or ".." in it, so that each directory
+        // above it is checked as it is.
+        let parts = given.split(separator: "/")
+        guard given.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
+        let directory = "/" + parts.joined(separator: "/")
+        var exe = stat()
+        guard stat(childPath, &exe) == 0 else { return nil }
+        guard BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
+        self.directory = directory
+        salt = Array("nsebox bytecode 1\0\(exe.st_size)\0\(exe.st_mtim.tv_sec).\(exe.st_mtim.tv_nsec)\0\(exe.st_ino)\0".utf8)
+    }
+
+    /// The file name for a module's bytecode.
+    public func key(chunkName: String, source: [UInt8]) -> String {
+        let input = salt + Array(chunkName.utf8) + [0] + source
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        input.withUnsafeBufferPointer { p in _ = SHA256(p.baseAddress, p.count, &digest) }
+        return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// The bytecode stored under `key`, if the file is there, private and looks
+    /// like Lua 5.4 bytecode (anything else is as if it were missing).
+    public func lookup(_ key: String) -> [UInt8]? {
+        let fd = open(directory + "/" + key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let file = FileDescriptor(taking: fd)
+        var info = stat()
+        guard fstat(file.raw, &info) == 0, BytecodeCache.isPrivate(info, directory: false),
+              info.st_size > 0, info.st_size <= BytecodeCache.maxBytes,
+              let bytes = try? file.readExactly(Int(info.st_size)), bytes.starts(with: BytecodeCache.signature)
+        else { return nil }
+        return bytes
+    }
+
+    /// Stores `bytecode` under `key` (a new file, renamed into place, so a
+    /// reader sees all of it or none). Returns whether it did; a cache that
+    /// cannot be written is only slower.
+    @discardableResult
+    public func store(_ key: String, _ bytecode: [UInt8]) -> Bool {
+        guard key.count == 64, key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+              bytecode.starts(with: BytecodeCache.signature), bytecode.count <= BytecodeCache.maxBytes else { return false }
+        let temporary = directory + "/.\(key).\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        let file = FileDescriptor(taking: fd)
+        guard (try? file.writeAll(bytecode)) != nil, rename(temporary, directory + "/" + key) == 0 else {
+            unlink(temporary)
+            return false
+        }
+        return true
+    }
+
+    /// Creates the directory and its parents (mode 0700) where missing.
+    static func makeDirectory(_ path: String) -> Bool {
+        var info = stat()
+        if stat(path, &info) == 0 { return info.st_mode & S_IFMT == S_IFDIR }
+        let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !parent.isEmpty, !makeDirectory(parent) { return false }
+        return mkdir(path, 0o700) == 0 || errno == EEXIST
+    }
+
+    /// Whether no one else can put files in the directory: it is private
+    /// (`isPrivate`), and every directory above it is a directory (not a link)
+    /// of this user's or root's that others cannot write to, unless it is sticky.
+    static func isSafe(_ directory: String) -> Bool {
+        var info = stat()
+        guard lstat(directory, &info) == 0, isPrivate(info, directory: true) else { return false }
+        var path = directory
+        while let slash = path.lastIndex(of: "/") {
+            path = slash == path.startIndex ? "/" : String(path[..<slash])
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+                  info.st_uid == 0 || info.st_uid == geteuid(),
+                  info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else { return false }
+            if path == "/" { break }
+        }
+        return true
+    }
+
+    static func isPrivate(_ info: stat, directory: Bool) -> Bool {
+        info.st_uid == geteuid() && info.st_mode & 0o022 == 0
+            && info.st_mode & S_IFMT == (directory ? S_IFDIR : S_IFREG)
+    }
+}
