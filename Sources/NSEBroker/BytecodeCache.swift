@@ -59,10 +59,15 @@ public final class BytecodeCache {
 
     /// The file name for a module's bytecode.
     public func key(chunkName: String, source: [UInt8]) -> String {
-        let input = salt + Array(chunkName.utf8) + [0] + source
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        input.withUnsafeBufferPointer { p in _ = SHA256(p.baseAddress, p.count, &digest) }
-        return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let context = EVP_MD_CTX_new()
+        defer { EVP_MD_CTX_free(context) }
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        let name = Array(chunkName.utf8) + [0]
+        for part in [salt, name, source] { part.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) } }
+        EVP_DigestFinal_ex(context, &digest, nil)
+        let hex = Array("0123456789abcdef".utf8)
+        return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
 
     /// The bytecode stored under `key`, if the file is there, private and looks
