@@ -4,13 +4,20 @@
  *                       exits; time from fork to that byte
  *   micro socketpair N  a 32-byte request and reply over a socketpair with a
  *                       forked echo process; time of each round trip
- * Prints "p50 X us, p99 Y us". */
+ * Prints "p50 X us, p99 Y us".
+ *   micro pages P N     a parent with P resident anonymous 4 KiB pages (no huge
+ *                       pages) forks N children, one at a time, each of which
+ *                       writes 40 of those pages and exits; prints the CPU time
+ *                       (user and system, parent and children) per fork and exit:
+ *                       what each page a zygote holds costs every instance. */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,8 +40,34 @@ static void report(double *v, int n) {
     printf("p50 %.1f us, p99 %.1f us\n", v[n / 2], v[n * 99 / 100]);
 }
 
+static double cpu_us(int who) {
+    struct rusage u;
+    getrusage(who, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+}
+
+static int pages(size_t count, int n) {
+    size_t size = count * 4096;
+    char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return 1;
+    madvise(m, size, MADV_NOHUGEPAGE);
+    for (size_t i = 0; i < count; i++) m[i * 4096] = 1;
+    double self = cpu_us(RUSAGE_SELF), children = cpu_us(RUSAGE_CHILDREN);
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (size_t j = 0; j < 40; j++) m[(j * 7 % count) * 4096] = 2;
+            _exit(0);
+        }
+        waitpid(pid, NULL, 0);
+    }
+    printf("%.1f us\n", (cpu_us(RUSAGE_SELF) - self + cpu_us(RUSAGE_CHILDREN) - children) / n);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: micro fork|socketpair N\n"); return 2; }
+    if (argc == 4 && strcmp(argv[1], "pages") == 0) return pages((size_t) atoi(argv[2]), atoi(argv[3]));
+    if (argc != 3) { fprintf(stderr, "usage: micro fork|socketpair N | micro pages P N\n"); return 2; }
     int n = atoi(argv[2]);
     double *v = calloc(n, sizeof *v);
     if (strcmp(argv[1], "fork") == 0) {
