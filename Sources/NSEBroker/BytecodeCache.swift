@@ -50,9 +50,8 @@ public final class BytecodeCache {
         let parts = given.split(separator: "/")
         guard given.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
         let directory = "/" + parts.joined(separator: "/")
-        var exe = stat()
-        guard stat(childPath, &exe) == 0 else { return nil }
-        guard BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
+        guard let exe = BytecodeCache.status(childPath, following: true),
+              BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
         self.directory = directory
         salt = Array("nsebox bytecode 1\0\(exe.st_size)\0\(exe.st_mtim.tv_sec).\(exe.st_mtim.tv_nsec)\0\(exe.st_ino)\0".utf8)
     }
@@ -73,11 +72,12 @@ public final class BytecodeCache {
     /// The bytecode stored under `key`, if the file is there, private and looks
     /// like Lua 5.4 bytecode (anything else is as if it were missing).
     public func lookup(_ key: String) -> [UInt8]? {
-        let fd = open(directory + "/" + key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        let path = directory + "/" + key
+        guard let fd = try? syscall("open(\(path))", { open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }) else { return nil }
         let file = FileDescriptor(taking: fd)
         var info = stat()
-        guard fstat(file.raw, &info) == 0, BytecodeCache.isPrivate(info, directory: false),
+        guard (try? syscall("fstat(\(path))", { fstat(file.raw, &info) })) != nil,
+              BytecodeCache.isPrivate(info, directory: false),
               info.st_size > 0, info.st_size <= BytecodeCache.maxBytes,
               let bytes = try? file.readExactly(Int(info.st_size)), bytes.starts(with: BytecodeCache.signature)
         else { return nil }
@@ -91,12 +91,16 @@ public final class BytecodeCache {
     public func store(_ key: String, _ bytecode: [UInt8]) -> Bool {
         guard key.count == 64, key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
               bytecode.starts(with: BytecodeCache.signature), bytecode.count <= BytecodeCache.maxBytes else { return false }
+        // A name no other nsebox uses now (one a crashed run left goes first).
         let temporary = directory + "/.\(key).\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
+        _ = try? syscall("unlink(\(temporary))") { unlink(temporary) }
+        guard let fd = try? syscall("open(\(temporary))", {
+            open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }) else { return false }
         let file = FileDescriptor(taking: fd)
-        guard (try? file.writeAll(bytecode)) != nil, rename(temporary, directory + "/" + key) == 0 else {
-            unlink(temporary)
+        guard (try? file.writeAll(bytecode)) != nil,
+              (try? syscall("rename(\(temporary))", { rename(temporary, directory + "/" + key) })) != nil else {
+            _ = try? syscall("unlink(\(temporary))") { unlink(temporary) }
             return false
         }
         return true
@@ -104,23 +108,31 @@ public final class BytecodeCache {
 
     /// Creates the directory and its parents (mode 0700) where missing.
     static func makeDirectory(_ path: String) -> Bool {
-        var info = stat()
-        if stat(path, &info) == 0 { return info.st_mode & S_IFMT == S_IFDIR }
+        if let info = status(path, following: true) { return info.st_mode & S_IFMT == S_IFDIR }
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !parent.isEmpty, !makeDirectory(parent) { return false }
-        return mkdir(path, 0o700) == 0 || errno == EEXIST
+        do { _ = try syscall("mkdir(\(path))") { mkdir(path, 0o700) } } catch { return error.errno == EEXIST }
+        return true
+    }
+
+    /// stat(2), or lstat(2) when not `following` a link; nil when it fails.
+    static func status(_ path: String, following: Bool) -> stat? {
+        var info = stat()
+        let done = try? syscall(following ? "stat(\(path))" : "lstat(\(path))") {
+            following ? stat(path, &info) : lstat(path, &info)
+        }
+        return done == nil ? nil : info
     }
 
     /// Whether no one else can put files in the directory: it is private
     /// (`isPrivate`), and every directory above it is a directory (not a link)
     /// of this user's or root's that others cannot write to, unless it is sticky.
     static func isSafe(_ directory: String) -> Bool {
-        var info = stat()
-        guard lstat(directory, &info) == 0, isPrivate(info, directory: true) else { return false }
+        guard let own = status(directory, following: false), isPrivate(own, directory: true) else { return false }
         var path = directory
         while let slash = path.lastIndex(of: "/") {
             path = slash == path.startIndex ? "/" : String(path[..<slash])
-            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+            guard let info = status(path, following: false), info.st_mode & S_IFMT == S_IFDIR,
                   info.st_uid == 0 || info.st_uid == geteuid(),
                   info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else { return false }
             if path == "/" { break }
