@@ -61,8 +61,8 @@ public struct ZygoteStart: ~Copyable {
 /// A zygote's job, and what the broker keeps of it: the cache keys of the
 /// modules it sent as source (the zygote's bytecode of them is stored under
 /// these), and how many went as bytecode.
-public struct ZygoteJob {
-    public let job: Value
+struct ZygoteJob {
+    let job: Value
     let pendingBytecode: [String: String]
     let cachedModules: Int
 }
@@ -256,7 +256,7 @@ public final class Broker {
     /// runs (`prestartZygote`). A module whose bytecode `cache` holds goes as
     /// that bytecode; for the others the job asks the zygote for the bytecode it
     /// makes (`dump_modules`), which the broker stores under `pending`'s keys.
-    public static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles,
+    static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles,
                                  cache: BytecodeCache?) -> ZygoteJob {
         // stdnse too: the bootstrap's last part requires it for every instance.
         let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
