@@ -18,15 +18,22 @@ import NSESystem
 /// executable it was compiled for (its size, modification time and inode), so a
 /// changed module or a new build of nsebox never meets old bytecode.
 ///
-/// The directory: $NSEBOX_CACHE_DIR ("off" or empty: no cache), else
+/// Each build of the child executable has a directory of its own in the cache,
+/// named after that executable: when a build first uses the cache, the
+/// directories of builds none has used for `unusedDays` go.
+///
+/// The cache: $NSEBOX_CACHE_DIR ("off" or empty: no cache), else
 /// $XDG_CACHE_HOME/nsebox/bytecode, else $HOME/.cache/nsebox/bytecode.
 public final class BytecodeCache {
+    /// This build's directory in the cache.
     public let directory: String
     private let salt: [UInt8]
     /// A file larger than this is not bytecode of nselib's (CompiledModules' limit).
     static let maxBytes = CompiledModules.maxBytes
     /// Lua 5.4's binary chunks start with ESC "Lua" and the version byte.
     static let signature: [UInt8] = [0x1B, 0x4C, 0x75, 0x61, 0x54]
+    /// Days after which another build's directory is removed.
+    static let unusedDays = 7
 
     /// The cache for children of `childPath`, in the directory the environment
     /// names (created, mode 0700, if missing); nil when it is turned off or not
@@ -44,30 +51,65 @@ public final class BytecodeCache {
         return nil
     }
 
-    init?(directory given: String, childPath: String) {
+    /// `cache`: the cache's directory (this build's is made in it).
+    init?(directory cache: String, childPath: String) {
         // An absolute path without "." or ".." in it, so that each directory
         // above it is checked as it is.
-        let parts = given.split(separator: "/")
-        guard given.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
-        let directory = "/" + parts.joined(separator: "/")
-        guard let exe = BytecodeCache.status(childPath, following: true),
-              BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
-        self.directory = directory
+        let parts = cache.split(separator: "/")
+        guard cache.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: { $0 == "." || $0 == ".." }) else { return nil }
+        let base = "/" + parts.joined(separator: "/")
+        guard let exe = BytecodeCache.status(childPath, following: true) else { return nil }
         salt = Array("nsebox bytecode 1\0\(exe.st_size)\0\(exe.st_mtim.tv_sec).\(exe.st_mtim.tv_nsec)\0\(exe.st_ino)\0".utf8)
+        let build = String(BytecodeCache.sha256Hex([salt]).prefix(16))
+        directory = base + "/" + build
+        let isNew = BytecodeCache.status(directory, following: false) == nil
+        guard BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
+        if isNew { BytecodeCache.prune(base, keeping: build) }
     }
 
     /// The file name for a module's bytecode.
     public func key(chunkName: String, source: [UInt8]) -> String {
+        BytecodeCache.sha256Hex([salt, Array(chunkName.utf8) + [0], source])
+    }
+
+    static func sha256Hex(_ parts: [[UInt8]]) -> String {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         let context = EVP_MD_CTX_new()
         defer { EVP_MD_CTX_free(context) }
         EVP_DigestInit_ex(context, EVP_sha256(), nil)
-        let name = Array(chunkName.utf8) + [0]
-        for part in [salt, name, source] { part.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) } }
+        for part in parts { part.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) } }
         EVP_DigestFinal_ex(context, &digest, nil)
         let hex = Array("0123456789abcdef".utf8)
         return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
+
+    /// Removes the directories of other builds (16 hex digits, this user's)
+    /// that have not changed for `unusedDays`, with their files.
+    static func prune(_ base: String, keeping build: String, now: time_t = time(nil)) {
+        guard let dir = opendir(base) else { return }
+        defer { closedir(dir) }
+        var old: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard name.count == 16, name != build, name.utf8.allSatisfy({ isHex($0) }),
+                  let info = status(base + "/" + name, following: false), info.st_uid == geteuid(),
+                  info.st_mode & S_IFMT == S_IFDIR, now - info.st_mtim.tv_sec > unusedDays * 86_400 else { continue }
+            old.append(base + "/" + name)
+        }
+        for path in old {
+            guard let files = opendir(path) else { continue }
+            var names: [String] = []
+            while let entry = readdir(files) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(files)
+            for name in names { _ = try? syscall("unlink(\(path)/\(name))") { unlink(path + "/" + name) } }
+            _ = try? syscall("rmdir(\(path))") { rmdir(path) }
+        }
+    }
+
+    static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
 
     /// The bytecode stored under `key`, if the file is there, private and looks
     /// like Lua 5.4 bytecode (anything else is as if it were missing).
@@ -89,7 +131,7 @@ public final class BytecodeCache {
     /// cannot be written is only slower.
     @discardableResult
     public func store(_ key: String, _ bytecode: [UInt8]) -> Bool {
-        guard key.count == 64, key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+        guard key.count == 64, key.utf8.allSatisfy(BytecodeCache.isHex),
               bytecode.starts(with: BytecodeCache.signature), bytecode.count <= BytecodeCache.maxBytes else { return false }
         // A name no other nsebox uses now (one a crashed run left goes first).
         let temporary = directory + "/.\(key).\(getpid())"

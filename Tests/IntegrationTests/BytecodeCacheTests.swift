@@ -30,8 +30,12 @@ struct BytecodeCacheTests {
         report.split(separator: "\n").filter { $0.hasPrefix("|") && !$0.contains("Date:") }.sorted()
     }
 
-    func files(_ dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    /// The files of the one build's directory in the cache.
+    func files(_ cache: String) -> [String] {
+        let builds = (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []
+        guard builds.count == 1 else { return [] }
+        return ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/" + builds[0])) ?? [])
+            .filter { !$0.hasPrefix(".") }.map { builds[0] + "/" + $0 }.sorted()
     }
 
     func mode(_ path: String) -> mode_t {
@@ -53,9 +57,10 @@ struct BytecodeCacheTests {
         // One private file per module, named by a SHA-256, in a private directory.
         let names = files(cache)
         #expect(names.count == stored.stored, "\(names)")
-        #expect(names.allSatisfy { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }, "\(names)")
+        #expect(names.allSatisfy { $0.count == 16 + 1 + 64 && $0.replacingOccurrences(of: "/", with: "").allSatisfy(\.isHexDigit) },
+                "\(names)")
         #expect(names.allSatisfy { mode(cache + "/" + $0) == 0o600 })
-        #expect(mode(cache) == 0o700)
+        #expect(mode(cache) == 0o700 && mode(cache + "/" + names[0].prefix(16)) == 0o700)
 
         let second = try scan(nginx.port, cache: cache)
         #expect(second.exitCode == 0, "\(second.stderr)")

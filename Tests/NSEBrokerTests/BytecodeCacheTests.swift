@@ -84,4 +84,36 @@ struct BytecodeCacheUnitTests {
         #expect(BytecodeCache(directory: dir + "/open/../ok", childPath: child) == nil)
         #expect(BytecodeCache(directory: "relative/dir", childPath: child) == nil)
     }
+
+    /// Each build of the child has its own directory; a build's first use
+    /// removes other builds' directories unchanged for a week, and only those.
+    @Test func aNewBuildRemovesTheDirectoriesOfBuildsLongUnused() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try #require(BytecodeCache(directory: dir, childPath: child))
+        #expect(first.directory.hasPrefix(dir + "/") && first.directory.count == dir.count + 17)
+        func build(_ name: String, daysOld: Int) throws -> String {
+            let path = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o700])
+            try Data(bytecode).write(to: URL(fileURLWithPath: path + "/" + String(repeating: "a", count: 64)))
+            let then = timespec(tv_sec: time(nil) - daysOld * 86_400, tv_nsec: 0)
+            var times = [then, then]
+            utimensat(AT_FDCWD, path, &times, 0)
+            return path
+        }
+        let old = try build("0123456789abcdef", daysOld: 30)
+        let recent = try build("fedcba9876543210", daysOld: 1)
+        let notABuild = try build("keep-this-name", daysOld: 30)
+        // The same build again: nothing removed.
+        _ = try #require(BytecodeCache(directory: dir, childPath: child))
+        #expect(FileManager.default.fileExists(atPath: old))
+        // Another build's first use: the month-old build goes, nothing else.
+        let other = try #require(BytecodeCache(directory: dir, childPath: "/bin/sh"))
+        #expect(other.directory != first.directory)
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(FileManager.default.fileExists(atPath: recent))
+        #expect(FileManager.default.fileExists(atPath: notABuild))
+        #expect(FileManager.default.fileExists(atPath: first.directory))
+    }
 }
