@@ -191,3 +191,42 @@ func clock_gettime_seconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
+
+/// A script's child that sends what only the broker or the zygote may send
+/// (a forged `run`, a `spawnChild`, a `zygoteBytecode` that would plant
+/// bytecode in the cache, ...) ends its session as a protocol violation, with
+/// no effect: one session per such op, after a proper helloAck.
+@Suite("Ops a script's child may not send")
+struct ForeignOpTests {
+    @Test func everyBrokerOrZygoteOpFromAChildIsAViolation() throws {
+        let policy = "format 1\nname fuzz\ndefault kill\n"
+        let broker = try Broker(config: BrokerConfig(childPath: "/bin/sleep", policyText: policy, dataDirectories: []))
+        let foreign = Op.allCases.filter { $0.sender != .child }
+        #expect(foreign.contains(.zygoteBytecode) && foreign.contains(.run))
+        var mix = Mix(state: 75)
+        for op in foreign {
+            var fds: [Int32] = [-1, -1]
+            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
+            let pid = standInChild()
+            try #require(pid > 0)
+            var outcome: ScriptOutcome?
+            let job = ScriptJob(mode: .instance, scriptPath: "/foreign.nse", scriptName: "foreign", source: [], rule: "portrule")
+            let session = ChildSession(job: job, label: "foreign", broker: broker, rpc: NetSocket.Handle(FileDescriptor(taking: fds[0])),
+                                       process: .spawned(pid),
+                                       hello: Frame(.hello, [.int(WireLimits.protocolVersion), .string(policy)]).encoded()) { outcome = $0 }
+            let frames = Frame(.helloAck, [.int(WireLimits.protocolVersion)]).encoded()
+                + Frame(op, requestID: 1, op.arguments.map { randomValue($0, &mix) }).encoded()
+            #expect(frames.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) } == frames.count)
+            let deadline = clock_gettime_seconds() + 10
+            while outcome == nil && clock_gettime_seconds() < deadline {
+                var turns = 0
+                _ = broker.reactor.after(0.001) {}
+                broker.reactor.run(until: { turns += 1; return turns > 2 || outcome != nil })
+            }
+            #expect(outcome?.status == "protocol-error", "\(op): \(String(describing: outcome))")
+            kill(pid, SIGKILL)
+            close(fds[1])
+            withExtendedLifetime(session) {}
+        }
+    }
+}
