@@ -19,6 +19,14 @@ struct BytecodeCacheTests {
         return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
     }
 
+    /// An nginx whose page has `title`, and an empty scratch directory (removed
+    /// when the returned cleanup runs) with the cache's path in it.
+    func setUp(_ title: String) throws -> (nginx: NginxService, cache: String, cleanup: () -> Void) {
+        let nginx = try NginxService(title: title, port: .httpLikely)
+        let scratch = try scratchDirectory("bytecode")
+        return (nginx, scratch.path + "/cache", { try? FileManager.default.removeItem(at: scratch) })
+    }
+
     func scan(_ port: Int, cache: String) throws -> RunResult {
         try runNsebox(["--script", scripts, "-p", "\(port)", "127.0.0.1"],
                       environment: ["NSEBOX_BROKER_STATS": "1", "NSEBOX_CACHE_DIR": cache])
@@ -44,10 +52,8 @@ struct BytecodeCacheTests {
     }
 
     @Test func aSecondScanLoadsNselibFromTheCacheAndReportsTheSame() throws {
-        let nginx = try NginxService(title: "kept bytecode", port: .httpLikely)
-        let scratch = try scratchDirectory("bytecode")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let cache = scratch.path + "/cache"
+        let (nginx, cache, cleanup) = try setUp("kept bytecode")
+        defer { cleanup() }
         let nmap = try runNmap(["--script", scripts, "-p", "\(nginx.port)", "127.0.0.1"])
 
         let first = try scan(nginx.port, cache: cache)
@@ -75,10 +81,8 @@ struct BytecodeCacheTests {
     /// Bytecode that does not load (it starts like Lua's, then is garbage): the
     /// zygote asks for the module's source, and its bytecode replaces the bad file.
     @Test func cachedBytecodeThatDoesNotLoadIsReplaced() throws {
-        let nginx = try NginxService(title: "repaired bytecode", port: .httpLikely)
-        let scratch = try scratchDirectory("bytecode")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let cache = scratch.path + "/cache"
+        let (nginx, cache, cleanup) = try setUp("repaired bytecode")
+        defer { cleanup() }
         let first = try scan(nginx.port, cache: cache)
         let bad = try #require(files(cache).first)
         let garbage = Data([0x1B, 0x4C, 0x75, 0x61, 0x54, 0x00] + Array("not bytecode at all".utf8))
@@ -99,10 +103,8 @@ struct BytecodeCacheTests {
     /// others may write to is not used at all, a file others may write to is
     /// compiled again, and NSEBOX_CACHE_DIR=off turns the cache off.
     @Test func aCacheOthersCanWriteIsNotTrusted() throws {
-        let nginx = try NginxService(title: "untrusted cache", port: .httpLikely)
-        let scratch = try scratchDirectory("bytecode")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let cache = scratch.path + "/cache"
+        let (nginx, cache, cleanup) = try setUp("untrusted cache")
+        defer { cleanup() }
         let first = try scan(nginx.port, cache: cache)
         let all = files(cache)
         #expect(all.count > 10)
@@ -119,7 +121,7 @@ struct BytecodeCacheTests {
         #expect(cacheCounts(third.stderr).map { $0.fromCache == 0 && $0.stored == 0 } == true, "\(third.stderr)")
         #expect(scriptLines(third.stdout) == scriptLines(first.stdout), "first:\n\(first.stdout)\nthird:\n\(third.stdout)")
 
-        let off = scratch.path + "/off"
+        let off = cache + "-off"
         let fourth = try runNsebox(["--script", scripts, "-p", "\(nginx.port)", "127.0.0.1"],
                                    environment: ["NSEBOX_BROKER_STATS": "1", "NSEBOX_CACHE_DIR": "off", "HOME": off])
         #expect(cacheCounts(fourth.stderr).map { $0.fromCache == 0 && $0.stored == 0 } == true, "\(fourth.stderr)")
