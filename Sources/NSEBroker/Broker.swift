@@ -162,6 +162,7 @@ public final class Broker {
         if let early {
             let pid = early.pid
             let sent = early.job
+            if let cache = early.cache { bytecodeCache = cache }  // checked once
             if let z = try? Zygote(broker: self, pid: pid, rpc: early.take()) {
                 if let sent { z.markJobSent(sent) }
                 adopt(z)
