@@ -1,4 +1,3 @@
-import COpenSSL
 import Glibc
 import NSESystem
 
@@ -60,7 +59,7 @@ public final class BytecodeCache {
         let base = "/" + parts.joined(separator: "/")
         guard let exe = BytecodeCache.status(childPath, following: true) else { return nil }
         salt = Array("nsebox bytecode 1\0\(exe.st_size)\0\(exe.st_mtim.tv_sec).\(exe.st_mtim.tv_nsec)\0\(exe.st_ino)\0".utf8)
-        let build = String(BytecodeCache.sha256Hex([salt]).prefix(16))
+        let build = String(AuditLog.sha256Hex(salt[...]).prefix(16))
         directory = base + "/" + build
         let isNew = BytecodeCache.status(directory, following: false) == nil
         guard BytecodeCache.makeDirectory(directory), BytecodeCache.isSafe(directory) else { return nil }
@@ -69,44 +68,31 @@ public final class BytecodeCache {
 
     /// The file name for a module's bytecode.
     public func key(chunkName: String, source: [UInt8]) -> String {
-        BytecodeCache.sha256Hex([salt, Array(chunkName.utf8) + [0], source])
-    }
-
-    static func sha256Hex(_ parts: [[UInt8]]) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        let context = EVP_MD_CTX_new()
-        defer { EVP_MD_CTX_free(context) }
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
-        for part in parts { part.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) } }
-        EVP_DigestFinal_ex(context, &digest, nil)
-        let hex = Array("0123456789abcdef".utf8)
-        return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+        AuditLog.sha256Hex((salt + Array(chunkName.utf8) + [0] + source)[...])
     }
 
     /// Removes the directories of other builds (16 hex digits, this user's)
     /// that have not changed for `unusedDays`, with their files.
     static func prune(_ base: String, keeping build: String, now: time_t = time(nil)) {
-        guard let dir = opendir(base) else { return }
-        defer { closedir(dir) }
-        var old: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            guard name.count == 16, name != build, name.utf8.allSatisfy({ isHex($0) }),
-                  let info = status(base + "/" + name, following: false), info.st_uid == geteuid(),
-                  info.st_mode & S_IFMT == S_IFDIR, now - info.st_mtim.tv_sec > unusedDays * 86_400 else { continue }
-            old.append(base + "/" + name)
-        }
-        for path in old {
-            guard let files = opendir(path) else { continue }
-            var names: [String] = []
-            while let entry = readdir(files) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(files)
-            for name in names { _ = try? syscall("unlink(\(path)/\(name))") { unlink(path + "/" + name) } }
+        for name in entries(of: base) where name.count == 16 && name != build && name.utf8.allSatisfy(isHex) {
+            let path = base + "/" + name
+            guard let info = status(path, following: false), info.st_uid == geteuid(), info.st_mode & S_IFMT == S_IFDIR,
+                  now - info.st_mtim.tv_sec > unusedDays * 86_400 else { continue }
+            for file in entries(of: path) { _ = try? syscall("unlink(\(path)/\(file))") { unlink(path + "/" + file) } }
             _ = try? syscall("rmdir(\(path))") { rmdir(path) }
         }
+    }
+
+    /// The names in a directory but "." and "..".
+    static func entries(of path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
