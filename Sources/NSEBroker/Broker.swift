@@ -50,21 +50,30 @@ public struct ZygoteStart: ~Copyable {
     /// allows less, the write waits for the zygote to read). If the write fails,
     /// the zygote fails once the broker reads from it, and the broker starts
     /// children itself.
-    public consuming func sendingJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles) -> ZygoteStart {
-        let built = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files, cache: cache)
+    public consuming func sendingJob(scripts: [ScriptSource], options: [(String, Value)], files: DataFiles) -> ZygoteStart {
+        let built = Broker.zygoteJob(scripts: scripts, options: options, files: files, cache: cache)
         try? rpc.writeAll(Frame(.run, [built.job]).encoded())
         job = built
         return self
     }
 }
 
+/// A script the scan runs: its path and the bytes read from it (once per scan).
+public struct ScriptSource: Sendable {
+    public var path: String
+    public var source: [UInt8]
+    public init(path: String, source: [UInt8]) { self.path = path; self.source = source }
+}
+
 /// A zygote's job, and what the broker keeps of it: the cache keys of the
 /// modules it sent as source (the zygote's bytecode of them is stored under
-/// these), and how many went as bytecode.
+/// these), how many went as bytecode, and the scripts it was given to compile
+/// (path -> source; their bytecode goes into the instances' jobs).
 struct ZygoteJob {
     let job: Value
     let pendingBytecode: [String: String]
     let cachedModules: Int
+    let scripts: [String: [UInt8]]
 }
 
 /// Owns every child and everything that touches the world on their behalf.
@@ -228,9 +237,9 @@ public final class Broker {
     /// nselib from nmap's own install); jobs submitted from now on wait for it,
     /// then are forked from it. If it cannot start, the broker spawns every child
     /// itself. `options` are the job options common to every instance of the scan.
-    public func startZygote(scriptSources: [[UInt8]], options: [(String, Value)]) {
+    public func startZygote(scripts: [ScriptSource], options: [(String, Value)]) {
         guard Broker.zygoteEnabled, zygote?.hasJob != true else { return }
-        let job = Broker.zygoteJob(scriptSources: scriptSources, options: options, files: files, cache: bytecodeCache)
+        let job = Broker.zygoteJob(scripts: scripts, options: options, files: files, cache: bytecodeCache)
         if let z = zygote {
             z.load(job)
             return
@@ -257,10 +266,15 @@ public final class Broker {
     /// runs (`prestartZygote`). A module whose bytecode `cache` holds goes as
     /// that bytecode; for the others the job asks the zygote for the bytecode it
     /// makes (`dump_modules`), which the broker stores under `pending`'s keys.
-    static func zygoteJob(scriptSources: [[UInt8]], options: [(String, Value)], files: DataFiles,
+    /// The scripts of nmap's own install go too (`scripts`, path -> source): the
+    /// zygote compiles them, as it does nselib, and sends back their bytecode,
+    /// which each instance then gets in its job instead of the source
+    /// (`scriptBytecode(for:)`): a script is parsed once per scan, not once per
+    /// instance. The zygote parses no other script.
+    static func zygoteJob(scripts: [ScriptSource], options: [(String, Value)], files: DataFiles,
                                  cache: BytecodeCache?) -> ZygoteJob {
         // stdnse too: the bootstrap's last part requires it for every instance.
-        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scriptSources, files: files)
+        let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scripts.map(\.source), files: files)
         var pending: [String: String] = [:]
         var cached = 0
         let sources: [(String, Value)] = preload.compactMap { name in
@@ -275,9 +289,12 @@ public final class Broker {
             }
             return (name, .array([.bytes(m.source), .string(m.chunkName)]))
         }
+        var compile: [String: [UInt8]] = [:]
+        for script in scripts where Zygote.fromNmapScripts(script.path, files) { compile[script.path] = script.source }
         let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
-                                ("sources", .record(sources)), ("dump_modules", .bool(!pending.isEmpty))] + options)
-        return ZygoteJob(job: job, pendingBytecode: pending, cachedModules: cached)
+                                ("sources", .record(sources)), ("dump_modules", .bool(!pending.isEmpty)),
+                                ("scripts", .record(compile.sorted { $0.key < $1.key }.map { ($0.key, .bytes($0.value)) }))] + options)
+        return ZygoteJob(job: job, pendingBytecode: pending, cachedModules: cached, scripts: compile)
     }
 
     private func adopt(_ z: Zygote) {
@@ -305,6 +322,18 @@ public final class Broker {
 
     /// Jobs submitted and not yet completed.
     public var pending: Int { pendingCount }
+
+    /// The bytecode the zygote compiled of this job's script, if it compiled the
+    /// same bytes (`zygoteJob`): the instance loads it instead of the source.
+    func scriptBytecode(for job: ScriptJob) -> [UInt8]? {
+        guard let code = zygote?.scriptBytecode(path: job.scriptPath, source: job.source) else { return nil }
+        scriptBytecodeJobs += 1
+        return code
+    }
+    /// How many scripts the zygote compiled, and how many jobs got a script's
+    /// bytecode from it (NSEBOX_BROKER_STATS).
+    public var zygoteScripts: Int { zygote?.scriptsCompiled ?? 0 }
+    public private(set) var scriptBytecodeJobs = 0
 
     /// Queues a job; `completion` runs on the reactor when it is done.
     public func submit(_ job: ScriptJob, completion: @escaping (ScriptOutcome) -> Void) {

@@ -145,7 +145,7 @@ final class ChildSession {
         }
         if case .forked = process {
             sentRun = true
-            send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin())]))
+            send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), bytecode: broker.scriptBytecode(for: job))]))
         }
         if began { auditStart() }
     }
@@ -294,7 +294,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin())])) }
+            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), bytecode: broker.scriptBytecode(for: job))])) }
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",

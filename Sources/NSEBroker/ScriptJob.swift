@@ -36,13 +36,14 @@ public struct ScriptJob: Sendable {
     }
 
     /// The job as the child receives it in the `run` message, with the seed of the
-    /// instance's random stream.
-    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0) -> Value {
+    /// instance's random stream; with `bytecode` (the zygote's of this very
+    /// source, `Broker.scriptBytecode(for:)`) in place of the source.
+    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0, bytecode: [UInt8]? = nil) -> Value {
         var fields: [(String, Value)] = [
             ("mode", .string(mode.rawValue)),
             ("script_path", .string(scriptPath)),
             ("script_name", .string(scriptName)),
-            ("script_source", .bytes(source)),
+            bytecode.map { ("script_bytecode", .bytes($0)) } ?? ("script_source", .bytes(source)),
         ]
         if let rule {
             fields.append(("rule", .string(rule)))

@@ -64,6 +64,18 @@ final class Zygote {
     private(set) var bytecodeStored = 0
     /// Cache keys of the modules it got with `loadModule` while loading.
     private var answered: [String: String] = [:]
+    /// The bytecode it made of the scripts its job gave it (path -> the source it
+    /// was made of, and the bytecode).
+    private var scriptCode: [String: (source: [UInt8], code: [UInt8])] = [:]
+
+    /// The bytecode of the script at `path` made of these bytes, if the zygote made it.
+    func scriptBytecode(path: String, source: [UInt8]) -> [UInt8]? {
+        guard let made = scriptCode[path], made.source == source else { return nil }
+        return made.code
+    }
+
+    /// How many scripts' bytecode it made.
+    var scriptsCompiled: Int { scriptCode.count }
 
     /// Its job went out before the broker had it (`ZygoteStart.sendingJob`).
     func markJobSent(_ sent: ZygoteJob) {
@@ -188,18 +200,27 @@ final class Zygote {
         case (.log, .loading):
             break
         case (.zygoteBytecode, .loading):
-            // Once, and only for modules its job sent as source: stored under the
-            // key of that source (`BytecodeCache`).
-            let pending = (job?.pendingBytecode ?? [:]).merging(answered) { job, _ in job }
-            guard !pending.isEmpty, let cache = broker.bytecodeCache else {
+            // Once, and only for what its job sent as source: modules, stored under
+            // the key of that source (`BytecodeCache`), and scripts, kept with the
+            // bytes they were made of for the instances' jobs.
+            let pending = broker.bytecodeCache == nil ? [:] : (job?.pendingBytecode ?? [:]).merging(answered) { job, _ in job }
+            let scripts = job?.scripts ?? [:]
+            guard !pending.isEmpty || !scripts.isEmpty else {
                 return fail("protocol violation: bytecode the zygote was not asked for")
             }
-            job = job.map { ZygoteJob(job: $0.job, pendingBytecode: [:], cachedModules: $0.cachedModules) }
+            job = job.map { ZygoteJob(job: $0.job, pendingBytecode: [:], cachedModules: $0.cachedModules, scripts: [:]) }
             answered = [:]
-            guard case .table(let entries) = v[0] else { return }
-            for entry in entries {
-                guard let name = entry.key.text, let key = pending[name], case .bytes(let code) = entry.value else { continue }
-                if cache.store(key, code) { bytecodeStored += 1 }
+            if let cache = broker.bytecodeCache, case .table(let entries) = v[0] {
+                for entry in entries {
+                    guard let name = entry.key.text, let key = pending[name], case .bytes(let code) = entry.value else { continue }
+                    if cache.store(key, code) { bytecodeStored += 1 }
+                }
+            }
+            if case .table(let entries) = v[1] {
+                for entry in entries {
+                    guard let path = entry.key.text, let source = scripts[path], case .bytes(let code) = entry.value else { continue }
+                    scriptCode[path] = (source, code)
+                }
             }
         case (.zygoteReady, .loading):
             modules = Int(v[0].int ?? 0)
@@ -231,6 +252,21 @@ final class Zygote {
     /// last data directory: the only modules the zygote loads.
     static func fromNmap(_ chunkName: String, _ files: DataFiles) -> Bool {
         chunkName.hasPrefix("@" + (files.directories.last ?? "/") + "/")
+    }
+
+    /// Whether a script file is one of nmap's own install (in the scripts
+    /// directory of the last data directory, links and ".." resolved): the only
+    /// scripts the zygote compiles. nselib from the same install already runs in
+    /// it; parsing a script of that install is less.
+    static func fromNmapScripts(_ path: String, _ files: DataFiles) -> Bool {
+        guard let nmap = files.directories.last, let dir = realPath(nmap + "/scripts"), let file = realPath(path) else { return false }
+        return file.hasPrefix(dir + "/")
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Gives up on the zygote: it is killed (its instances die with it, as pid 1

@@ -207,15 +207,43 @@ package.searchers = {
     end
     if not f then error(err, 0) end
     if given and mode ~= "b" and (job.dump_modules or repair) then
-      -- At most 8 MiB in all: the message must stay well under a frame's limit.
       local code = raw_dump(f)
       S.dumped = S.dumped or {}
-      S.dump_room = (S.dump_room or 8 << 20) - #code
-      if S.dump_room >= 0 then S.dumped[name] = code end
+      if S.dump_fits(code) then S.dumped[name] = code end
     end
     return f, chunkname:sub(2)
   end,
 }
+
+-- The bytecode the zygote sends the broker (modules and scripts) in one message:
+-- at most 12 MiB in all, well under a frame's limit.
+function S.dump_fits(code)
+  S.dump_room = (S.dump_room or 12 << 20) - #code
+  return S.dump_room >= 0
+end
+
+-- The zygote's job's scripts (nmap's own install only, path -> source), compiled
+-- here and dumped with debug information kept: each instance then loads the
+-- script's bytecode (S.load_script_bytecode) instead of parsing its source. One
+-- that does not compile is left out, so that its instances report the error.
+function S.compile_scripts(scripts)
+  local dumped
+  for path, source in pairs(scripts) do
+    local f = raw_load(source, "@" .. path, "t")
+    if f then
+      local code = raw_dump(f)
+      dumped = dumped or {}
+      if S.dump_fits(code) then dumped[path] = code end
+    end
+  end
+  return dumped
+end
+
+-- A job's script_bytecode: what the broker had of the zygote's compile, the only
+-- binary chunk an instance loads besides nselib's.
+function S.load_script_bytecode(code, chunkname, env)
+  return raw_load(code, chunkname, "b", env)
+end
 
 -- The compile job (no script): nselib modules in, their bytecode out, with debug
 -- information kept so that errors name the file and line as from source.

@@ -89,7 +89,12 @@ local function load_script()
   local env = setmetatable({
     SCRIPT_PATH = job.script_path, SCRIPT_NAME = job.script_name, SCRIPT_TYPE = job.script_type,
   }, {__index = _G})
-  local chunk, err = load(job.script_source, "@" .. job.script_path, "t", env)
+  local chunk, err
+  if job.script_bytecode then
+    chunk, err = S.load_script_bytecode(job.script_bytecode, "@" .. job.script_path, env)
+  else
+    chunk, err = load(job.script_source, "@" .. job.script_path, "t", env)
+  end
   if not chunk then error(err, 0) end
   return env, chunk
 end

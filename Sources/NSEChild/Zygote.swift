@@ -88,6 +88,8 @@ enum Zygote {
             -- The sources the job carried are compiled now: not in the heap every
             -- instance copies (nor is the bytecode made of them for the broker).
             S.job.sources = nil
+            local scripts = S.job.scripts and S.compile_scripts(S.job.scripts)
+            S.job.scripts = nil
             local dumped = S.dumped
             S.dumped = nil
             -- Room in Lua's string table for an instance's own strings: when it
@@ -107,21 +109,23 @@ enum Zygote {
             collectgarbage()
             local n = 0
             for _ in pairs(package.loaded) do n = n + 1 end
-            return n, dumped
+            return n, dumped, scripts
             """#, name: "preload") else { return 0 }
         LuaValues.push(state.L, .array(names.map { .string($0) }))
         lua_pushvalue(state.L, state.shared)
-        guard nse_pcall(state.L, 2, 2, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
+        guard nse_pcall(state.L, 2, 3, 0) == LUA_OK else { nse_pop(state.L, 1); return 0 }
         var isNum: Int32 = 0
-        let n = nse_tointegerx(state.L, -2, &isNum)
-        // The bytecode it made, to the broker's cache (before zygoteReady, which
-        // the broker waits for anyway), then out of the heap.
-        if lua_type(state.L, -1) == LUA_TTABLE, let dumped = try? LuaValues.read(state.L, lua_gettop(state.L)) {
-            nse_pop(state.L, 2)
-            try? client.notify(.zygoteBytecode, [dumped])
+        let n = nse_tointegerx(state.L, -3, &isNum)
+        // The bytecode it made, modules for the broker's cache and scripts for
+        // the instances' jobs (before zygoteReady, which the broker waits for
+        // anyway), then out of the heap.
+        let top = lua_gettop(state.L)
+        let modules = lua_type(state.L, top - 1) == LUA_TTABLE ? try? LuaValues.read(state.L, top - 1) : nil
+        let scripts = lua_type(state.L, top) == LUA_TTABLE ? try? LuaValues.read(state.L, top) : nil
+        nse_pop(state.L, 3)
+        if modules != nil || scripts != nil {
+            try? client.notify(.zygoteBytecode, [modules ?? .table([]), scripts ?? .table([])])
             if ChildMain.load(state.L, "collectgarbage()", name: "collect") { _ = nse_pcall(state.L, 0, 0, 0) }
-        } else {
-            nse_pop(state.L, 2)
         }
         return Int(n)
     }

@@ -249,7 +249,9 @@ public final class ScanEngine {
         var sandboxFailure: String?
         let sources = options.scripts.map { $0.source ?? readBytes($0.path) }
         // One zygote for the scan: every child, from these describe jobs on, is forked from it.
-        broker.startZygote(scriptSources: sources.compactMap { $0 }, options: scanOptions())
+        broker.startZygote(scripts: zip(options.scripts, sources).compactMap { file, source in
+            source.map { ScriptSource(path: file.path, source: $0) }
+        }, options: scanOptions())
         for (i, file) in options.scripts.enumerated() {
             guard let source = sources[i] else {
                 onWarning("cannot read script \(file.path)")
@@ -435,8 +437,10 @@ public final class ScanEngine {
         case .none:
             return nil
         case .some(let start):
-            let sources = scripts.compactMap { $0.source ?? readBytes($0.path) }
-            return start.sendingJob(scriptSources: sources,
+            let sources = scripts.compactMap { file in
+                (file.source ?? readBytes(file.path)).map { ScriptSource(path: file.path, source: $0) }
+            }
+            return start.sendingJob(scripts: sources,
                                     options: jobOptions(verbosity: verbosity, debugging: debugging, scriptArgs: scriptArgs),
                                     files: DataFiles(directories: dataDirectories))
         }

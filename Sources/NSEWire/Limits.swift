@@ -1,7 +1,7 @@
 /// Hard limits of the protocol, checked by both sides before allocating.
 public enum WireLimits {
     /// Version both sides announce in the hello; a mismatch ends the child.
-    public static let protocolVersion: Int64 = 5
+    public static let protocolVersion: Int64 = 6
     /// The largest frame body (op + request id + values) either side accepts.
     public static let maxFrameBody = 16 * 1024 * 1024
     /// Deepest table nesting a value may have.

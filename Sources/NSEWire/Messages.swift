@@ -59,7 +59,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
     case childSpawned = 72      // zygote -> broker; one-way
     case killChild = 73         // broker -> zygote; one-way
     case childExited = 74       // zygote -> broker; one-way
-    case zygoteBytecode = 75    // zygote -> broker; one-way, before zygoteReady: the bytecode it compiled, for the cache
+    case zygoteBytecode = 75    // zygote -> broker; one-way, before zygoteReady: the bytecode it compiled (modules for the cache, scripts for the instances)
 
     // Output.
     case log = 50               // one-way
@@ -125,7 +125,7 @@ public enum Op: UInt8, CaseIterable, Sendable {
         case .killChild: return [.int]                                        // instance id
         case .childSpawned: return [.int, .int]                               // instance id, pid (negative: -errno)
         case .childExited: return [.int, .int, .int, .int]                    // instance id, wait status, CPU us, peak KiB
-        case .zygoteBytecode: return [.table]                                 // module name -> bytecode
+        case .zygoteBytecode: return [.table, .table]                         // module name -> bytecode, script path -> bytecode
         case .log: return [.string, .string]                                  // channel, text
         case .result: return [.table]                                         // status, output, structured
         }

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// nmap's scripts parsed once per scan: the zygote compiles the scripts of nmap's
+/// own install (as it compiles nselib), and every describe and instance job of
+/// such a script carries that bytecode instead of the source. What a user sees
+/// is what nmap shows; a script from anywhere else is parsed by its own
+/// instances only.
+@Suite("Scripts of nmap's install compiled once, in the zygote")
+struct ScriptBytecodeTests {
+    /// (scripts the zygote compiled, jobs given their bytecode) from
+    /// NSEBOX_BROKER_STATS's "... scripts compiled by the zygote: 2; jobs given their bytecode: 4".
+    func counts(_ stderr: String) -> (compiled: Int, jobs: Int)? {
+        let prefix = "nsebox broker: after host scripts: scripts compiled by the zygote: "
+        guard let line = stderr.components(separatedBy: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        let numbers = line.dropFirst(prefix.count).components(separatedBy: "; jobs given their bytecode: ").compactMap { Int($0) }
+        return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
+    }
+
+    func scriptLines(_ report: String) -> [Substring] {
+        report.split(separator: "\n").filter { $0.hasPrefix("|") }.sorted()
+    }
+
+    @Test func nmapsScriptsRunFromTheZygotesBytecodeAndReportWhatNmapDoes() throws {
+        let nginx = try NginxService(title: "parsed once", port: .httpLikely)
+        let args = ["--script", "http-title,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
+        let nmap = try runNmap(args)
+        let ours = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        #expect(ours.exitCode == 0, "\(ours.stderr)")
+        // Two scripts compiled; their two describe jobs and two instances got the bytecode.
+        let n = try #require(counts(ours.stderr), "\(ours.stderr)")
+        #expect(n.compiled == 2 && n.jobs == 4, "\(ours.stderr)")
+        #expect(ours.stdout.contains("|_http-title: parsed once"), "\(ours.stdout)")
+        #expect(scriptLines(ours.stdout) == scriptLines(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
+    }
+
+    /// The bytecode keeps its debug information: an error names the script's file
+    /// and line as nmap's does. banner.nse calls gsub on its "ports" argument
+    /// when it loads; a table there fails on line 37 of nmap's copy.
+    @Test func anErrorInCompiledCodeNamesTheFileAndLineNmapNames() throws {
+        let args = ["--script", "banner", "--script-args", "banner.ports={1,2}", "-p", "9", "127.0.0.1"]
+        let nmap = try runNmap(args)
+        let ours = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1"])
+        // "/usr/bin/../share/nmap/scripts/banner.nse:37: attempt to ..." from nmap:
+        // the same from the file's name on.
+        func failure(_ text: String) -> Substring? {
+            text.split(separator: "\n").first { $0.contains("banner.nse:") && $0.contains("attempt to") }
+                .map { $0[$0.range(of: "/scripts/banner.nse:")!.lowerBound...] }
+        }
+        let expected = try #require(failure(nmap.stdout + nmap.stderr), "nmap:\n\(nmap.stdout)\(nmap.stderr)")
+        #expect(failure(ours.stdout + ours.stderr) == expected, "nsebox:\n\(ours.stdout)\(ours.stderr)")
+        #expect(counts(ours.stderr).map { $0.compiled == 1 && $0.jobs == 1 } == true, "\(ours.stderr)")
+    }
+
+    /// A script outside nmap's install, by its own path or by one that passes
+    /// through nmap's scripts directory with "..", is never parsed by the zygote:
+    /// its instances compile it, and it runs as before.
+    @Test func aScriptFromElsewhereIsNotCompiledByTheZygote() throws {
+        let nginx = try NginxService(title: "elsewhere", port: .httpLikely)
+        let scratch = try scratchDirectory("own-script")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let script = scratch.appendingPathComponent("own-answer.nse").path
+        try """
+            description = "answers with the port it ran on"
+            categories = {"safe"}
+            portrule = function(host, port) return port.number == \(nginx.port) end
+            action = function(host, port) return "own script on " .. port.number end
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let depth = "/usr/share/nmap/scripts".split(separator: "/").count
+        let detour = "/usr/share/nmap/scripts/" + String(repeating: "../", count: depth) + script.dropFirst()
+        for path in [script, detour] {
+            let run = try runNsebox(["--script", path, "-p", "\(nginx.port)", "127.0.0.1"],
+                                    environment: ["NSEBOX_BROKER_STATS": "1"])
+            #expect(run.exitCode == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("|_own-answer: own script on \(nginx.port)"), "\(path):\n\(run.stdout)")
+            #expect(counts(run.stderr).map { $0.compiled == 0 && $0.jobs == 0 } == true, "\(path):\n\(run.stderr)")
+        }
+    }
+}
