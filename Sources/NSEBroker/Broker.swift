@@ -276,21 +276,31 @@ public final class Broker {
         // stdnse too: the bootstrap's last part requires it for every instance.
         let preload = ModuleRequires.closure(of: [Array(#"require "stdnse""#.utf8)] + scripts.map(\.source), files: files)
         var pending: [String: String] = [:]
-        var cached = 0
+        var cached = 0, moduleBytes = 0
         let sources: [(String, Value)] = preload.compactMap { name in
             guard let m = files.module(name), Zygote.fromNmap(m.chunkName, files) else { return nil }
             if let cache {
                 let key = cache.key(chunkName: m.chunkName, source: m.source)
                 if let code = cache.lookup(key) {
                     cached += 1
+                    moduleBytes += code.count
                     return (name, .array([.bytes(code), .string(m.chunkName), .string("b")]))
                 }
                 pending[name] = key
             }
+            moduleBytes += m.source.count
             return (name, .array([.bytes(m.source), .string(m.chunkName)]))
         }
+        // The scripts to compile, as long as the job stays within half a frame
+        // (`--script all` is about 4 MB of nselib and 4 MB of scripts); the
+        // rest are compiled by their instances.
         var compile: [String: [UInt8]] = [:]
-        for script in scripts where Zygote.fromNmapScripts(script.path, files) { compile[script.path] = script.source }
+        var room = WireLimits.maxFrameBody / 2 - moduleBytes
+        for script in scripts where compile[script.path] == nil && Zygote.fromNmapScripts(script.path, files) {
+            room -= script.source.count
+            guard room >= 0 else { break }
+            compile[script.path] = script.source
+        }
         let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
                                 ("sources", .record(sources)), ("dump_modules", .bool(!pending.isEmpty)),
                                 ("scripts", .record(compile.sorted { $0.key < $1.key }.map { ($0.key, .bytes($0.value)) }))] + options)
