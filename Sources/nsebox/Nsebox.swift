@@ -215,10 +215,17 @@ struct Nsebox: ParsableCommand {
         engine.onHostsDone = { screen(NormalReport.renderHosts($0)) }
         if machineOnStdout { engine.onOutputLine = { FileHandleOut.stderr($0 + "\n") } }
         let report = try engine.run()
-        let body = NormalReport.render(report, verbosity: verbose)
+        // The whole normal report again, for -oN and -oA only (the screen had its
+        // hosts as they were done): 1,920 script lines take milliseconds.
+        var rendered: String?
+        func body() -> String {
+            if let rendered { return rendered }
+            rendered = NormalReport.render(report, verbosity: verbose)
+            return rendered!
+        }
         screen(NormalReport.renderPostScan(report) + NormalReport.footer(report))
         if let normalOutput, normalOutput != "-" {
-            try writeFile(normalOutput, start + body + NormalReport.footer(report))
+            try writeFile(normalOutput, start + body() + NormalReport.footer(report))
         }
         let context = ReportContext(commandLine: CommandLine.arguments, scannedTCP: selection.tcp,
                                     verbosity: verbose, debugging: debug, services: services)
@@ -228,7 +235,7 @@ struct Nsebox: ParsableCommand {
             if path == "-" { FileHandleOut.stdout(text()) } else { try writeFile(path, text()) }
         }
         if let allOutput {
-            try writeFile(allOutput + ".nmap", start + body + NormalReport.footer(report))
+            try writeFile(allOutput + ".nmap", start + body() + NormalReport.footer(report))
             try writeFile(allOutput + ".xml", XMLReport.render(report, context: context))
             try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }
