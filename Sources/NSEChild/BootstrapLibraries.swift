@@ -211,6 +211,19 @@ package.searchers = {
       S.dumped = S.dumped or {}
       if S.dump_fits(code) then S.dumped[name] = code end
     end
+    if S.cold_heap and name:find("^data%.") then
+      -- In the zygote, nselib's bulk data (data.idnaMappings: about 700 KiB of
+      -- tables, which idna requires) goes into its cold heap, which no fork
+      -- copies and an instance maps only where it reads (coldheap.c).
+      local load_data = f
+      f = function(...)
+        S.cold_heap(true)
+        local r = table.pack(pcall(load_data, ...))
+        S.cold_heap(false)
+        if not r[1] then error(r[2], 0) end
+        return table.unpack(r, 2, r.n)
+      end
+    end
     return f, chunkname:sub(2)
   end,
 }

@@ -58,6 +58,8 @@ public enum ChildMain {
                 do { Zygote.instanceFilter = try Sandbox.exportFilter(policy) } catch { fail(client, "\(error)") }
                 // Code on huge pages, shared by every instance (a speed-up only: on failure, as before).
                 if Zygote.hugeText { _ = nse_hugetext() }
+                // nselib's bulk data in memory no fork copies (a speed-up only: without it, as before).
+                _ = nse_coldheap_create(Zygote.coldHeapBytes)
             }
             // New namespaces and an empty root where the kernel allows them.
             var step: UnsafePointer<CChar>? = nil

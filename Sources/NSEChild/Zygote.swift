@@ -23,6 +23,9 @@ enum Zygote {
     /// `--zygote --no-huge-text` (the broker's NSEBOX_HUGE_TEXT=0) leaves the code
     /// in the file's pages, where profilers can name it.
     nonisolated(unsafe) static var hugeText = true
+    /// The cold heap's size (coldheap.c): address space only, but for what
+    /// the data.* modules fill (about 1 MiB for data.idnaMappings).
+    static let coldHeapBytes = 16 << 20
 
     /// The zygote's policy and its text, for as long as it lives: an instance
     /// that released the last reference would free them, and every free writes
@@ -35,6 +38,9 @@ enum Zygote {
         guard nse_zygote_prepare() == 0 else { ChildMain.fail(client, "zygote: sigaction: \(String(cString: strerror(errno)))") }
         let job = ChildMain.readJob(client)
         guard let state = LuaState(job: job) else { exit(72) }
+        nse_coldheap_attach(state.L)
+        nse_coldheap_push_use(state.L)
+        lua_setfield(state.L, state.shared, "cold_heap")
         // Every part but the last, which runs the instance.
         let parts = Bootstrap.parts.dropLast()
         for (name, source) in parts {
@@ -51,6 +57,10 @@ enum Zygote {
         // What loading freed goes back to the kernel: every fork copies, and every
         // instance tears down, a page-table entry per resident page.
         warmRuntime(policyText: policy.text)
+        // No more Lua here: the cold heap becomes a private mapping before the
+        // first fork, or the zygote ends (a shared one would let instances
+        // write each other's memory).
+        guard nse_coldheap_freeze() >= 0 else { exit(72) }
         // Trimmed before the drain too: what the job's module sources took is
         // free in the middle of the heap, and a page the drain does not write
         // stays out of every fork.

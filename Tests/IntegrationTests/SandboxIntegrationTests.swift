@@ -38,9 +38,10 @@ struct SandboxIntegrationTests {
     }
 
     /// Instances are forked from one zygote: what one changes in the Lua state it
-    /// started with (a metatable, a module, package.loaded, a global) stays in
-    /// its own process. check.nse runs a runlevel after taint.nse and looks
-    /// (under nmap, where all scripts share one Lua state, it reports all four).
+    /// started with (a metatable, a module, package.loaded, a global, a table of
+    /// nselib's data in the zygote's cold heap) stays in its own process.
+    /// check.nse runs a runlevel after taint.nse and looks (under nmap, where all
+    /// scripts share one Lua state, it reports all five).
     @Test func whatAnInstanceChangesNeverReachesTheInstancesForkedAfterIt() throws {
         let ours = try runNsebox(["--script", testScripts("zygote"), "-p", "1", "127.0.0.1"],
                                  environment: ["NSEBOX_BROKER_STATS": "1"])
@@ -48,6 +49,52 @@ struct SandboxIntegrationTests {
         #expect(ours.stderr.contains("nsebox broker: zygote ready"), "\(ours.stderr)")
         #expect(ours.stdout.contains("|_taint: changed"), "\(ours.stdout)")
         #expect(ours.stdout.contains("|_check: clean"), "\(ours.stdout)")
+    }
+
+    /// nselib's bulk data (data.idnaMappings, which idna, url and http require)
+    /// lives in the zygote's cold heap, which no fork copies. The zygote and every
+    /// instance map it private (rw-p: what one writes is its own copy; taint.nse
+    /// and check.nse above write it), and a script reads it as under nmap: the
+    /// IDNA form of a host name with "ü" and a capital letter, which takes
+    /// both the table's mappings.
+    @Test func nselibsDataInTheColdHeapIsPrivateAndReadsAsUnderNmap() throws {
+        let script = testScripts("coldheap") + "idna-sleepy.nse"
+        let nmap = try runNmap(["--script", script, "-p", "1", "127.0.0.1"])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nsebox-cold-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out").path
+        let broker = try ChildProcess(executable: try nseboxExecutableURL().path,
+                                      arguments: ["--script", script, "-p", "1", "127.0.0.1"],
+                                      stdoutPath: out, stderrPath: out)
+        defer { broker.terminate() }
+        // The cold heap's line in /proc/PID/maps of the zygote and of the
+        // instance, once the instance has confined itself.
+        func coldHeap(_ pid: pid_t) -> String? {
+            (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8))?
+                .split(separator: "\n").first { $0.contains("nsebox-cold-heap") }.map(String.init)
+        }
+        var seen: (zygote: String, instance: String)?
+        let deadline = Date().addingTimeInterval(10)
+        while seen == nil && Date() < deadline {
+            for zygote in childPids(of: broker.pid) where commandLine(zygote).contains("--zygote") {
+                for pid in childPids(of: zygote) where processName(pid).hasPrefix("idna-sleepy#") {
+                    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                          status.contains("Seccomp:\t2"), let mine = coldHeap(pid), let its = coldHeap(zygote) else { continue }
+                    seen = (its, mine)
+                }
+            }
+            if seen == nil { usleep(10_000) }
+        }
+        let maps = try #require(seen, "no instance with the cold heap mapped appeared")
+        for line in [maps.zygote, maps.instance] {
+            #expect(line.split(separator: " ").dropFirst().first == "rw-p", "\(line)")
+        }
+        #expect(broker.wait(timeout: 20))
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(report.contains("|_idna-sleepy: xn--bcher-kva.example"), "\(report)")
+        let lines = { (text: String) in text.split(separator: "\n").filter { $0.hasPrefix("|") } }
+        #expect(lines(report) == lines(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(report)")
     }
 
     /// Instances forked ahead of their jobs (the pool) run them as any other: the

@@ -20,4 +20,18 @@ int nse_random_fill(unsigned char *out, size_t len);
  *  The openssl and certificate modules call it; the zygote calls it first, so
  *  that no instance has to. */
 void nse_openssl_init(void);
+
+/** The zygote's cold heap (coldheap.c): Lua memory for nselib's data.* modules
+ *  that no fork copies. Create it before confinement (memfd_create, a shared
+ *  mapping of `capacity` bytes): 0, or -1 with errno. */
+int nse_coldheap_create(size_t capacity);
+/** Routes `L`'s allocations through the cold heap (nothing without one). */
+void nse_coldheap_attach(lua_State *L);
+/** Pushes a Lua function: f(true) makes new blocks come from the cold heap,
+ *  f(false) from the state's own allocator again. */
+void nse_coldheap_push_use(lua_State *L);
+/** Before the first fork: maps the cold heap again as a private mapping of
+ *  the same file and closes it. Returns the bytes used (0 without one), or -1
+ *  with errno, when the zygote must not fork (the mapping may still be shared). */
+long nse_coldheap_freeze(void);
 #endif
