@@ -67,13 +67,14 @@ public struct ScriptSource: Sendable {
 
 /// A zygote's job, and what the broker keeps of it: the cache keys of the
 /// modules it sent as source (the zygote's bytecode of them is stored under
-/// these), how many went as bytecode, and the scripts it was given to compile
-/// (path -> source; their bytecode goes into the instances' jobs).
+/// these), how many went as bytecode, and the scripts it was given (path ->
+/// their source, the cache key of that source, and the cache's bytecode of it
+/// if any; their bytecode goes into the instances' jobs).
 struct ZygoteJob {
     let job: Value
     let pendingBytecode: [String: String]
     let cachedModules: Int
-    let scripts: [String: [UInt8]]
+    let scripts: [String: (source: [UInt8], key: String?, cached: [UInt8]?)]
 }
 
 /// Owns every child and everything that touches the world on their behalf.
@@ -291,19 +292,25 @@ public final class Broker {
             moduleBytes += m.source.count
             return (name, .array([.bytes(m.source), .string(m.chunkName)]))
         }
-        // The scripts to compile, as long as the job stays within half a frame
-        // (`--script all` is about 4 MB of nselib and 4 MB of scripts); the
-        // rest are compiled by their instances.
-        var compile: [String: [UInt8]] = [:]
+        // The scripts, each with the cache's bytecode of it if any (the zygote
+        // checks that it loads, else compiles the source), as long as the job
+        // stays within half a frame (`--script all` is about 4 MB of nselib and
+        // 4 MB of scripts); the rest are compiled by their instances.
+        var compile: [String: (source: [UInt8], key: String?, cached: [UInt8]?)] = [:]
         var room = WireLimits.maxFrameBody / 2 - moduleBytes
         for script in scripts where compile[script.path] == nil && Zygote.fromNmapScripts(script.path, files) {
-            room -= script.source.count
+            let key = cache?.key(chunkName: "@" + script.path, source: script.source)
+            let code = key.flatMap { cache?.lookup($0) }
+            room -= script.source.count + (code?.count ?? 0)
             guard room >= 0 else { break }
-            compile[script.path] = script.source
+            compile[script.path] = (script.source, key, code)
+        }
+        let given: [(String, Value)] = compile.sorted { $0.key < $1.key }.map { path, script in
+            (path, .array([.bytes(script.source)] + (script.cached.map { [.bytes($0)] } ?? [])))
         }
         let job = Value.record([("mode", .string("zygote")), ("preload", .array(preload.map { .string($0) })),
                                 ("sources", .record(sources)), ("dump_modules", .bool(!pending.isEmpty)),
-                                ("scripts", .record(compile.sorted { $0.key < $1.key }.map { ($0.key, .bytes($0.value)) }))] + options)
+                                ("scripts", .record(given))] + options)
         return ZygoteJob(job: job, pendingBytecode: pending, cachedModules: cached, scripts: compile)
     }
 
@@ -340,9 +347,12 @@ public final class Broker {
         scriptBytecodeJobs += 1
         return code
     }
-    /// How many scripts the zygote compiled, and how many jobs got a script's
-    /// bytecode from it (NSEBOX_BROKER_STATS).
+    /// How many scripts the zygote has bytecode of, how many of those came from
+    /// the cache and how many it compiled into it, and how many jobs got a
+    /// script's bytecode (NSEBOX_BROKER_STATS).
     public var zygoteScripts: Int { zygote?.scriptsCompiled ?? 0 }
+    public var zygoteScriptsFromCache: Int { zygote?.scriptsFromCache ?? 0 }
+    public var zygoteScriptsCached: Int { zygote?.scriptsStored ?? 0 }
     public private(set) var scriptBytecodeJobs = 0
 
     /// Queues a job; `completion` runs on the reactor when it is done.

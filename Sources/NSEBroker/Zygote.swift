@@ -64,31 +64,47 @@ final class Zygote {
     private(set) var bytecodeStored = 0
     /// Cache keys of the modules it got with `loadModule` while loading.
     private var answered: [String: String] = [:]
-    /// The bytecode it made of the scripts its job gave it (path -> the source it
-    /// was made of, and the bytecode).
+    /// The bytecode of the scripts its job gave it (path -> the source it was
+    /// made of, and the bytecode): the cache's, or what the zygote made.
     private var scriptCode: [String: (source: [UInt8], code: [UInt8])] = [:]
+    /// Whether the zygote got ready, having loaded every script's cached
+    /// bytecode (and replaced what did not load) before it said so.
+    private var scriptsChecked = false
 
-    /// The bytecode of the script at `path` made of these bytes, if the zygote made it.
+    /// The bytecode of the script at `path` made of these bytes, if the zygote
+    /// has it (once it is ready).
     func scriptBytecode(path: String, source: [UInt8]) -> [UInt8]? {
-        guard let made = scriptCode[path], made.source == source else { return nil }
+        guard scriptsChecked, let made = scriptCode[path], made.source == source else { return nil }
         return made.code
     }
 
-    /// How many scripts' bytecode it made.
+    /// How many scripts' bytecode it has, how many came from the cache, and
+    /// how many it compiled into the cache.
     var scriptsCompiled: Int { scriptCode.count }
+    private(set) var scriptsFromCache = 0
+    private(set) var scriptsStored = 0
 
     /// Its job went out before the broker had it (`ZygoteStart.sendingJob`).
     func markJobSent(_ sent: ZygoteJob) {
         hasJob = true
-        job = sent
+        take(sent)
     }
 
     /// Its job: the modules to load and the scan's options. Once.
     func load(_ job: ZygoteJob) {
         guard !hasJob else { return }
         hasJob = true
-        self.job = job
+        take(job)
         send(Frame(.run, [job.job]))
+    }
+
+    private func take(_ job: ZygoteJob) {
+        self.job = job
+        for (path, script) in job.scripts {
+            guard let code = script.cached else { continue }
+            scriptCode[path] = (script.source, code)
+            scriptsFromCache += 1
+        }
     }
 
     /// Seconds the zygote may take to load nselib and compile the scripts.
@@ -202,7 +218,8 @@ final class Zygote {
         case (.zygoteBytecode, .loading):
             // Once, and only for what its job sent as source: modules, stored under
             // the key of that source (`BytecodeCache`), and scripts, kept with the
-            // bytes they were made of for the instances' jobs.
+            // bytes they were made of for the instances' jobs and stored too (in
+            // place of cached bytecode that did not load).
             let pending = broker.bytecodeCache == nil ? [:] : (job?.pendingBytecode ?? [:]).merging(answered) { job, _ in job }
             let scripts = job?.scripts ?? [:]
             guard !pending.isEmpty || !scripts.isEmpty else {
@@ -218,12 +235,15 @@ final class Zygote {
             }
             if case .table(let entries) = v[1] {
                 for entry in entries {
-                    guard let path = entry.key.text, let source = scripts[path], case .bytes(let code) = entry.value else { continue }
-                    scriptCode[path] = (source, code)
+                    guard let path = entry.key.text, let script = scripts[path], case .bytes(let code) = entry.value else { continue }
+                    if script.cached != nil { scriptsFromCache -= 1 }
+                    scriptCode[path] = (script.source, code)
+                    if let key = script.key, broker.bytecodeCache?.store(key, code) == true { scriptsStored += 1 }
                 }
             }
         case (.zygoteReady, .loading):
             modules = Int(v[0].int ?? 0)
+            scriptsChecked = true
             state = .ready
             onChange()
         case (.result, .loading):

@@ -235,18 +235,23 @@ function S.dump_fits(code)
   return S.dump_room >= 0
 end
 
--- The zygote's job's scripts (nmap's own install only, path -> source), compiled
--- here and dumped with debug information kept: each instance then loads the
--- script's bytecode (S.load_script_bytecode) instead of parsing its source. One
--- that does not compile is left out, so that its instances report the error.
+-- The zygote's job's scripts (nmap's own install only, path -> {source} or
+-- {source, the broker's cached bytecode of it}): cached bytecode that loads is
+-- kept as it is; any other script is compiled here and dumped with debug
+-- information kept, for the broker. Each instance then loads the script's
+-- bytecode (S.load_script_bytecode) instead of parsing its source. One that does
+-- not compile is left out, so that its instances report the error.
 function S.compile_scripts(scripts)
   local dumped
-  for path, source in pairs(scripts) do
-    local f = raw_load(source, "@" .. path, "t")
-    if f then
-      local code = raw_dump(f)
-      dumped = dumped or {}
-      if S.dump_fits(code) then dumped[path] = code end
+  for path, given in pairs(scripts) do
+    local source, cached = given[1], given[2]
+    if not (cached and raw_load(cached, "@" .. path, "b")) then
+      local f = raw_load(source, "@" .. path, "t")
+      if f then
+        local code = raw_dump(f)
+        dumped = dumped or {}
+        if S.dump_fits(code) then dumped[path] = code end
+      end
     end
   end
   return dumped

@@ -3,20 +3,26 @@ import Glibc
 import Testing
 
 /// nselib's bytecode kept between scans (BytecodeCache): the first scan's zygote
-/// compiles the modules and hands their bytecode to the broker; later scans'
-/// zygotes load it instead. Whatever the cache holds, a scan reports what nmap
-/// reports.
+/// compiles the modules and the scripts of nmap's install and hands their
+/// bytecode to the broker; later scans' zygotes load it instead. Whatever the
+/// cache holds, a scan reports what nmap reports.
 @Suite("nselib bytecode kept between scans")
 struct BytecodeCacheTests {
     let scripts = "http-title,http-methods"
 
-    /// (from the cache, compiled into it), from NSEBOX_BROKER_STATS's line
-    /// "... of those, from the bytecode cache: 22; compiled into it: 0".
+    /// (from the cache, compiled into it), nselib's modules and the scripts
+    /// together, from NSEBOX_BROKER_STATS's lines "... of those, from the
+    /// bytecode cache: 22; compiled into it: 0" and "... of those scripts, ...".
     func cacheCounts(_ stderr: String) -> (fromCache: Int, stored: Int)? {
-        let prefix = "nsebox broker: after host scripts: of those, from the bytecode cache: "
-        guard let line = stderr.components(separatedBy: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
-        let numbers = line.dropFirst(prefix.count).components(separatedBy: "; compiled into it: ").compactMap { Int($0) }
-        return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
+        var total: (fromCache: Int, stored: Int) = (0, 0)
+        for kind in ["of those", "of those scripts"] {
+            let prefix = "nsebox broker: after host scripts: \(kind), from the bytecode cache: "
+            guard let line = stderr.components(separatedBy: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+            let numbers = line.dropFirst(prefix.count).components(separatedBy: "; compiled into it: ").compactMap { Int($0) }
+            guard numbers.count == 2 else { return nil }
+            total = (total.fromCache + numbers[0], total.stored + numbers[1])
+        }
+        return total
     }
 
     /// An nginx whose page has `title`, and an empty scratch directory (removed

@@ -34,6 +34,44 @@ struct ScriptBytecodeTests {
         #expect(scriptLines(ours.stdout) == scriptLines(nmap.stdout), "nmap:\n\(nmap.stdout)\nnsebox:\n\(ours.stdout)")
     }
 
+    /// The scripts' bytecode is kept between scans too, in nselib's bytecode
+    /// cache: a second scan's zygote compiles no script. Cached bytecode that
+    /// does not load (it starts like Lua's, then is garbage) is compiled again
+    /// and replaced, and the report is still nmap's.
+    @Test func scriptsBytecodeIsKeptBetweenScansAndReplacedWhenItDoesNotLoad() throws {
+        let nginx = try NginxService(title: "kept scripts", port: .httpLikely)
+        let scratch = try scratchDirectory("script-cache")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let cache = scratch.path + "/cache"
+        let args = ["--script", "http-title,http-methods", "-p", "\(nginx.port)", "127.0.0.1"]
+        /// (scripts' bytecode from the cache, compiled into it), and the report.
+        func scan() throws -> (fromCache: Int, stored: Int, lines: [Substring]) {
+            let run = try runNsebox(args, environment: ["NSEBOX_BROKER_STATS": "1", "NSEBOX_CACHE_DIR": cache])
+            #expect(run.exitCode == 0, "\(run.stderr)")
+            #expect(counts(run.stderr).map { $0.compiled == 2 && $0.jobs == 4 } == true, "\(run.stderr)")
+            let prefix = "nsebox broker: after host scripts: of those scripts, from the bytecode cache: "
+            let line = try #require(run.stderr.split(separator: "\n").first { $0.hasPrefix(prefix) }, "\(run.stderr)")
+            let numbers = line.dropFirst(prefix.count).components(separatedBy: "; compiled into it: ").compactMap { Int($0) }
+            try #require(numbers.count == 2, "\(line)")
+            return (numbers[0], numbers[1], scriptLines(run.stdout))
+        }
+        let nmap = scriptLines(try runNmap(args).stdout)
+        let first = try scan()
+        #expect(first.fromCache == 0 && first.stored == 2)
+        let second = try scan()
+        #expect(second.fromCache == 2 && second.stored == 0)
+        let build = try #require(try FileManager.default.contentsOfDirectory(atPath: cache).first)
+        for file in try FileManager.default.contentsOfDirectory(atPath: cache + "/" + build) where !file.hasPrefix(".") {
+            try Data([0x1B, 0x4C, 0x75, 0x61, 0x54, 0x00] + Array("not bytecode at all".utf8))
+                .write(to: URL(fileURLWithPath: cache + "/" + build + "/" + file))
+        }
+        let third = try scan()
+        #expect(third.fromCache == 0 && third.stored == 2)
+        let fourth = try scan()
+        #expect(fourth.fromCache == 2 && fourth.stored == 0)
+        for run in [first, second, third, fourth] { #expect(run.lines == nmap, "nmap:\n\(nmap)\nnsebox:\n\(run.lines)") }
+    }
+
     /// The bytecode keeps its debug information: an error names the script's file
     /// and line as nmap's does. banner.nse calls gsub on its "ports" argument
     /// when it loads; a table there fails on line 37 of nmap's copy.
