@@ -154,13 +154,17 @@ public enum NormalReport {
         }
     }
 
+    /// The bytes as they are where all are printable ASCII, tab or newline (a
+    /// report's usual case, decoded at once); any other byte as \xNN.
     static func escape(_ s: [UInt8]) -> String {
-        var out = ""
+        func plain(_ b: UInt8) -> Bool { b == 9 || b == 10 || (0x20...0x7e).contains(b) }
+        guard !s.allSatisfy(plain) else { return String(decoding: s, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count + 16)
         for b in s {
-            if b == 9 || b == 10 || (0x20...0x7e).contains(b) { out.unicodeScalars.append(Unicode.Scalar(b)) }
-            else { out += "\\x" + hex(b) }
+            if plain(b) { out.append(b) } else { out += Array("\\x".utf8) + Array(hex(b).utf8) }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func hex(_ b: UInt8) -> String {
