@@ -298,7 +298,9 @@ public final class Broker {
         // 4 MB of scripts); the rest are compiled by their instances.
         var compile: [String: (source: [UInt8], key: String?, cached: [UInt8]?)] = [:]
         var room = WireLimits.maxFrameBody / 2 - moduleBytes
-        for script in scripts where compile[script.path] == nil && Zygote.fromNmapScripts(script.path, files) {
+        let nmapScripts = Zygote.nmapScripts(files)
+        for script in scripts where compile[script.path] == nil {
+            guard let directory = nmapScripts, Zygote.fromNmapScripts(script.path, in: directory) else { continue }
             let key = cache?.key(chunkName: "@" + script.path, source: script.source)
             let code = key.flatMap { cache?.lookup($0) }
             room -= script.source.count + (code?.count ?? 0)

@@ -274,13 +274,17 @@ final class Zygote {
         chunkName.hasPrefix("@" + (files.directories.last ?? "/") + "/")
     }
 
-    /// Whether a script file is one of nmap's own install (in the scripts
-    /// directory of the last data directory, links and ".." resolved): the only
-    /// scripts the zygote compiles. nselib from the same install already runs in
-    /// it; parsing a script of that install is less.
-    static func fromNmapScripts(_ path: String, _ files: DataFiles) -> Bool {
-        guard let nmap = files.directories.last, let dir = realPath(nmap + "/scripts"), let file = realPath(path) else { return false }
-        return file.hasPrefix(dir + "/")
+    /// nmap's own scripts directory (in the last data directory), links and
+    /// ".." resolved: the only scripts the zygote compiles are files under it
+    /// (`fromNmapScripts`). nselib from the same install already runs in it;
+    /// parsing a script of that install is less.
+    static func nmapScripts(_ files: DataFiles) -> String? {
+        files.directories.last.flatMap { realPath($0 + "/scripts") }
+    }
+
+    /// Whether a script file is under `nmapScripts`, its own links and ".." resolved.
+    static func fromNmapScripts(_ path: String, in directory: String) -> Bool {
+        realPath(path)?.hasPrefix(directory + "/") ?? false
     }
 
     private static func realPath(_ path: String) -> String? {

@@ -17,7 +17,7 @@ enum BrokerStats {
         if let broker {
             FileHandleStderr.write("nsebox broker: \(phase): nselib modules in the zygote: \(broker.zygoteModules)\n")
             FileHandleStderr.write("nsebox broker: \(phase): of those, from the bytecode cache: \(broker.zygoteModulesFromCache); compiled into it: \(broker.zygoteModulesCached)\n")
-            FileHandleStderr.write("nsebox broker: \(phase): scripts compiled by the zygote: \(broker.zygoteScripts); jobs given their bytecode: \(broker.scriptBytecodeJobs)\n")
+            FileHandleStderr.write("nsebox broker: \(phase): scripts with the zygote's bytecode: \(broker.zygoteScripts); jobs given their bytecode: \(broker.scriptBytecodeJobs)\n")
             FileHandleStderr.write("nsebox broker: \(phase): of those scripts, from the bytecode cache: \(broker.zygoteScriptsFromCache); compiled into it: \(broker.zygoteScriptsCached)\n")
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads by instances: \(broker.instanceModuleLoads)\n")
             FileHandleStderr.write("nsebox broker: \(phase): nselib loads from bytecode: \(broker.bytecodeLoads)\n")

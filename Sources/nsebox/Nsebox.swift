@@ -217,15 +217,11 @@ struct Nsebox: ParsableCommand {
         let report = try engine.run()
         // The whole normal report again, for -oN and -oA only (the screen had its
         // hosts as they were done): 1,920 script lines take milliseconds.
-        var rendered: String?
-        func body() -> String {
-            if let rendered { return rendered }
-            rendered = NormalReport.render(report, verbosity: verbose)
-            return rendered!
-        }
+        let toFile = (normalOutput.map { $0 != "-" } ?? false) || allOutput != nil
+        let body = toFile ? NormalReport.render(report, verbosity: verbose) : ""
         screen(NormalReport.renderPostScan(report) + NormalReport.footer(report))
         if let normalOutput, normalOutput != "-" {
-            try writeFile(normalOutput, start + body() + NormalReport.footer(report))
+            try writeFile(normalOutput, start + body + NormalReport.footer(report))
         }
         let context = ReportContext(commandLine: CommandLine.arguments, scannedTCP: selection.tcp,
                                     verbosity: verbose, debugging: debug, services: services)
@@ -235,7 +231,7 @@ struct Nsebox: ParsableCommand {
             if path == "-" { FileHandleOut.stdout(text()) } else { try writeFile(path, text()) }
         }
         if let allOutput {
-            try writeFile(allOutput + ".nmap", start + body() + NormalReport.footer(report))
+            try writeFile(allOutput + ".nmap", start + body + NormalReport.footer(report))
             try writeFile(allOutput + ".xml", XMLReport.render(report, context: context))
             try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }

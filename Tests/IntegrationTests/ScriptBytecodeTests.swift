@@ -9,9 +9,10 @@ import Testing
 @Suite("Scripts of nmap's install compiled once, in the zygote")
 struct ScriptBytecodeTests {
     /// (scripts the zygote compiled, jobs given their bytecode) from
-    /// NSEBOX_BROKER_STATS's "... scripts compiled by the zygote: 2; jobs given their bytecode: 4".
+    /// NSEBOX_BROKER_STATS's "... scripts with the zygote's bytecode: 2; jobs given their bytecode: 4"
+    /// (compiled by this scan's zygote or taken from the cache, which a zygote made).
     func counts(_ stderr: String) -> (compiled: Int, jobs: Int)? {
-        let prefix = "nsebox broker: after host scripts: scripts compiled by the zygote: "
+        let prefix = "nsebox broker: after host scripts: scripts with the zygote's bytecode: "
         guard let line = stderr.components(separatedBy: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
         let numbers = line.dropFirst(prefix.count).components(separatedBy: "; jobs given their bytecode: ").compactMap { Int($0) }
         return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
