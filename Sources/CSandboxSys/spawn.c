@@ -55,6 +55,16 @@ static void child_side(const nse_spawn_config *c, int err_pipe) {
     } else if (dup2(c->rpc_fd, 3) != 3) {
         report_and_exit(err_pipe, errno);
     }
+    if (c->yield_to_parent) {
+        /* The broker serves every child: a child it wakes with a reply must not
+         * preempt it (SCHED_BATCH), and while both CPUs are busy the broker's
+         * share is larger than any child's (nice). Best effort, like nice(1):
+         * neither is part of the confinement. Every instance inherits both. */
+        struct sched_param none = { 0 };
+        (void)sched_setscheduler(0, SCHED_BATCH, &none);
+        errno = 0;
+        (void)nice(5);
+    }
     if (c->drop_to_user) {
         if (setgroups(0, NULL) != 0) report_and_exit(err_pipe, errno);
         if (setgid(c->gid) != 0) report_and_exit(err_pipe, errno);

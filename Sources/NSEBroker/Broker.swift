@@ -211,7 +211,7 @@ public final class Broker {
             let executable = try ChildExecutable(path: config.childPath)
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: zygoteArguments, credentials: childCredentials,
-                                           keepStderr: config.childStderr)
+                                           keepStderr: config.childStderr, yieldsToParent: childrenYield)
             let rpc = pair.keepBrokerEnd()
             // Room for the job and its module sources (about 1.3 MiB for W1's
             // scripts) while the zygote is still starting: the write need not
@@ -228,6 +228,11 @@ public final class Broker {
 
     /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
+    /// NSEBOX_CHILD_YIELD=0: children (the zygote, so every instance) keep the
+    /// broker's scheduling, a benchmark's baseline. By default they run
+    /// SCHED_BATCH and 5 nice levels below it (nse_spawn): the broker answers
+    /// every child's round trips, and a child it wakes no longer preempts it.
+    public static let childrenYield = getenv("NSEBOX_CHILD_YIELD").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_HUGE_TEXT=0: the zygote leaves its code in the file's pages (for a
     /// profiler, which can name code there; see nse_hugetext).
     static let zygoteArguments = getenv("NSEBOX_HUGE_TEXT").map { String(cString: $0) == "0" } == true
@@ -248,7 +253,7 @@ public final class Broker {
         do {
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
-                                           keepStderr: config.childStderr)
+                                           keepStderr: config.childStderr, yieldsToParent: Broker.childrenYield)
             let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd())
             z.sendHello(policyText: config.policyText)
             adopt(z)
@@ -507,7 +512,7 @@ public final class Broker {
         let pid: pid_t
         do {
             pid = try executable.spawn(rpc: pair.child, arguments: [label], credentials: credentials,
-                                       keepStderr: config.childStderr)
+                                       keepStderr: config.childStderr, yieldsToParent: Broker.childrenYield)
         } catch {
             return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
         }

@@ -254,7 +254,8 @@ struct SandboxIntegrationTests {
         // Look at a script process once it has confined itself. It is forked by
         // the scan's zygote (the broker's child) and named after its instance;
         // a describe child may end between two reads: then look again.
-        var seen: (pid: pid_t, status: String, fds: [String], environment: Data, namespaces: [String: String], root: [String]?)?
+        var seen: (pid: pid_t, status: String, fds: [String], environment: Data, namespaces: [String: String], root: [String]?,
+                   scheduling: (policy: Int, nice: Int)?)?
         let deadline = Date().addingTimeInterval(10)
         while seen == nil && Date() < deadline {
             let instances = childPids(of: broker.pid).flatMap { childPids(of: $0) }
@@ -269,7 +270,7 @@ struct SandboxIntegrationTests {
                     namespaces[ns] = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)")
                 }
                 let root = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/root")
-                seen = (pid, status, fds, environment, namespaces, root)
+                seen = (pid, status, fds, environment, namespaces, root, scheduling(pid))
                 break
             }
             if seen == nil { usleep(10_000) }
@@ -305,10 +306,26 @@ struct SandboxIntegrationTests {
             #expect(nspid.count == 2 && nspid.last != "1" && nspid.first != nspid.last, "\(field("NSpid"))")
         }
         #expect(child.environment.isEmpty, "environment is not empty")
+        // It yields to the broker that serves it, as `ps -o cls,ni` shows:
+        // SCHED_BATCH, 5 nice levels below the broker (which keeps its own).
+        let brokerScheduling = try #require(scheduling(broker.pid))
+        #expect(brokerScheduling.policy == Int(SCHED_OTHER))
+        #expect(child.scheduling?.policy == 3 /* SCHED_BATCH */, "\(String(describing: child.scheduling))")
+        #expect(child.scheduling?.nice == min(19, brokerScheduling.nice + 5), "\(String(describing: child.scheduling))")
         #expect(broker.wait(timeout: 20))
         let report = try String(contentsOfFile: out, encoding: .utf8)
         #expect(report.contains("|_sleepy: slept"), "\(report)")
     }
+}
+
+/// A process's scheduling policy and nice value (fields 41 and 19 of
+/// /proc/PID/stat, counted after the parenthesized name).
+func scheduling(_ pid: pid_t) -> (policy: Int, nice: Int)? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 38, let nice = Int(fields[16]), let policy = Int(fields[38]) else { return nil }
+    return (policy, nice)
 }
 
 /// Whether the nsebox-child beside nsebox has an executable segment that spans a

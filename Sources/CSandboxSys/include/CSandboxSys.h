@@ -10,6 +10,7 @@ typedef struct {
     int exe_fd;        /**< the child executable, opened by the broker */
     int keep_stderr;   /**< non-zero: fd 2 stays open (debugging only) */
     int drop_to_user;  /**< non-zero: setgroups/setgid/setuid to uid/gid below */
+    int yield_to_parent; /**< non-zero: SCHED_BATCH and 5 nice levels below the parent */
     uid_t uid;
     gid_t gid;
     char *const *argv;
