@@ -55,16 +55,7 @@ static void child_side(const nse_spawn_config *c, int err_pipe) {
     } else if (dup2(c->rpc_fd, 3) != 3) {
         report_and_exit(err_pipe, errno);
     }
-    if (c->yield_to_parent) {
-        /* The broker serves every child: a child it wakes with a reply must not
-         * preempt it (SCHED_BATCH), and while both CPUs are busy the broker's
-         * share is larger than any child's (nice). Best effort, like nice(1):
-         * neither is part of the confinement. Every instance inherits both. */
-        struct sched_param none = { 0 };
-        (void)sched_setscheduler(0, SCHED_BATCH, &none);
-        errno = 0;
-        (void)nice(5);
-    }
+    if (c->yield_to_parent) (void)nse_yield_to_caller(0);
     if (c->drop_to_user) {
         if (setgroups(0, NULL) != 0) report_and_exit(err_pipe, errno);
         if (setgid(c->gid) != 0) report_and_exit(err_pipe, errno);
@@ -118,6 +109,18 @@ int nse_spawn(const nse_spawn_config *c, pid_t *pid_out) {
     }
     *pid_out = pid;
     return 0;
+}
+
+int nse_yield_to_caller(pid_t pid) {
+    /* The broker serves every child: a child it wakes with a reply must not
+     * preempt it (SCHED_BATCH), and while both CPUs are busy the broker's share
+     * is larger than any child's (nice). Neither is part of the confinement. */
+    struct sched_param none = { 0 };
+    int failed = sched_setscheduler(pid, SCHED_BATCH, &none) != 0;
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0) failed |= setpriority(PRIO_PROCESS, (id_t)pid, mine + 5 > 19 ? 19 : mine + 5) != 0;
+    return failed ? -1 : 0;
 }
 
 int nse_set_no_new_privs(void) {

@@ -211,7 +211,7 @@ public final class Broker {
             let executable = try ChildExecutable(path: config.childPath)
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: zygoteArguments, credentials: childCredentials,
-                                           keepStderr: config.childStderr, yieldsToParent: childrenYield)
+                                           keepStderr: config.childStderr)
             let rpc = pair.keepBrokerEnd()
             // Room for the job and its module sources (about 1.3 MiB for W1's
             // scripts) while the zygote is still starting: the write need not
@@ -230,8 +230,11 @@ public final class Broker {
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_CHILD_YIELD=0: children (the zygote, so every instance) keep the
     /// broker's scheduling, a benchmark's baseline. By default they run
-    /// SCHED_BATCH and 5 nice levels below it (nse_spawn): the broker answers
-    /// every child's round trips, and a child it wakes no longer preempts it.
+    /// SCHED_BATCH and 5 nice levels below it: the broker answers every child's
+    /// round trips, and a child it wakes no longer preempts it. A spawned child
+    /// yields from its exec; the zygote only once it is ready (`Zygote`), before
+    /// its first fork: its start is on the scan's way, and it sleeps in the
+    /// kernel (new namespaces) while the broker keeps its own CPU busy.
     public static let childrenYield = getenv("NSEBOX_CHILD_YIELD").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_HUGE_TEXT=0: the zygote leaves its code in the file's pages (for a
     /// profiler, which can name code there; see nse_hugetext).
@@ -253,7 +256,7 @@ public final class Broker {
         do {
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
-                                           keepStderr: config.childStderr, yieldsToParent: Broker.childrenYield)
+                                           keepStderr: config.childStderr)
             let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd())
             z.sendHello(policyText: config.policyText)
             adopt(z)

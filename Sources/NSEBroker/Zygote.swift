@@ -242,6 +242,8 @@ final class Zygote {
                 }
             }
         case (.zygoteReady, .loading):
+            // Every instance it forks from now on inherits this (Broker.childrenYield).
+            if Broker.childrenYield { yieldToCaller(pid) }
             modules = Int(v[0].int ?? 0)
             scriptsChecked = true
             state = .ready

@@ -45,6 +45,12 @@ public struct ChildExecutable: ~Copyable {
     }
 }
 
+/// Makes a child of ours yield to us: `SCHED_BATCH`, 5 nice levels below the
+/// caller (what `spawn(yieldsToParent: true)` sets before exec). Best effort:
+/// false if the kernel refused either.
+@discardableResult
+public func yieldToCaller(_ pid: pid_t) -> Bool { nse_yield_to_caller(pid) == 0 }
+
 /// How a child ended.
 public enum ChildExit: Equatable, Sendable, CustomStringConvertible {
     case exited(Int32)
