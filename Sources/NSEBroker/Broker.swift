@@ -209,6 +209,7 @@ public final class Broker {
         signal(SIGPIPE, SIG_IGN)
         do {
             let executable = try ChildExecutable(path: config.childPath)
+            if hugeText { executable.cacheCodeOnHugePages() }
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: zygoteArguments, credentials: childCredentials,
                                            keepStderr: config.childStderr)
@@ -238,8 +239,8 @@ public final class Broker {
     public static let childrenYield = getenv("NSEBOX_CHILD_YIELD").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_HUGE_TEXT=0: the zygote leaves its code in the file's pages (for a
     /// profiler, which can name code there; see nse_hugetext).
-    static let zygoteArguments = getenv("NSEBOX_HUGE_TEXT").map { String(cString: $0) == "0" } == true
-        ? ["--zygote", "--no-huge-text"] : ["--zygote"]
+    static let hugeText = getenv("NSEBOX_HUGE_TEXT").map { String(cString: $0) == "0" } != true
+    static let zygoteArguments = hugeText ? ["--zygote"] : ["--zygote", "--no-huge-text"]
 
     /// Starts the scan's zygote, which loads the nselib modules these scripts'
     /// sources require (read, not run: the zygote runs no script code, and only
@@ -254,6 +255,7 @@ public final class Broker {
             return
         }
         do {
+            if Broker.hugeText { executable.cacheCodeOnHugePages() }
             let pair = try SocketPair()
             let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
                                            keepStderr: config.childStderr)

@@ -56,8 +56,9 @@ public enum ChildMain {
             if zygote {
                 // The instances' own filter, made while the pipe to export it may still be opened.
                 do { Zygote.instanceFilter = try Sandbox.exportFilter(policy) } catch { fail(client, "\(error)") }
-                // Code on huge pages, shared by every instance (a speed-up only: on failure, as before).
-                if Zygote.hugeText { _ = nse_hugetext() }
+                // Code on huge pages, shared by every instance (a speed-up only: on failure, as
+                // before): the page cache's own 2 MiB folios if the broker readied them, else a copy.
+                if Zygote.hugeText && nse_hugefile_map() <= 0 { _ = nse_hugetext() }
                 // nselib's bulk data in memory no fork copies (a speed-up only: without it, as before).
                 _ = nse_coldheap_create(Zygote.coldHeapBytes)
             }

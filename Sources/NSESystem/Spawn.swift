@@ -21,6 +21,11 @@ public struct ChildExecutable: ~Copyable {
         fd = FileDescriptor(taking: try syscall("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) })
     }
 
+    /// Has the kernel cache the child's code in 2 MiB folios, which a zygote then
+    /// maps whole (nse_hugefile_warm). Before the zygote's exec; true if it did.
+    @discardableResult
+    public func cacheCodeOnHugePages() -> Bool { nse_hugefile_warm(fd.raw) == 1 }
+
     /// Starts a child holding `rpc` as fd 3 and nothing else, with an empty
     /// environment. `credentials` nil keeps the broker's own user.
     /// `yieldsToParent`: the child runs SCHED_BATCH, 5 nice levels below the

@@ -79,6 +79,20 @@ pid_t nse_zygote_reap(int *status, long *cpu_us, long *maxrss_kib);
  *  confinement (mmap, mprotect with PROT_EXEC, mremap). */
 long nse_hugetext(void);
 
+/** Readies the page cache of executable `fd` (nsebox-child) for nse_hugefile_map:
+ *  maps its code segment's whole 2 MiB pages marked MADV_HUGEPAGE and reads them,
+ *  so that the kernel caches them in 2 MiB folios; if they were cached in small
+ *  pages, drops those no process maps and tries once more. Returns 1 when each
+ *  2 MiB was mapped whole, else 0. The broker calls it before it spawns a zygote:
+ *  once the zygote has run, its own exec has cached what it read. */
+int nse_hugefile_warm(int fd);
+/** The zygote's code from the page cache's 2 MiB folios (nse_hugefile_warm),
+ *  mapped with one page-directory entry each, in place of the exec's mapping of
+ *  the same bytes. Returns the bytes mapped so, 0 when the cache does not hold
+ *  them whole (call nse_hugetext then), -1 with errno. Before confinement (it
+ *  opens /proc/self/exe and reads /proc/self/smaps). */
+long nse_hugefile_map(void);
+
 /** The zygote's heap: every free chunk allocated for good (an instance's own
  *  allocations then come from fresh pages, not pages shared with the zygote).
  *  Returns how many chunks it took. */
