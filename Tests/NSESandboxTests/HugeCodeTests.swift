@@ -34,15 +34,15 @@ struct HugeCodeTests {
         #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
     }
 
-    @Test func aFileCachedWholeStaysSoAndIsNotReadAgain() throws {
+    @Test func aFileCachedWholeIsFoundSoWhileAProcessMapsIt() throws {
         let path = try executableLike(vaddr: 0x40_0000, offset: 0, codeBytes: 6 << 20)
         defer { unlink(path) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         try #require(fd >= 0)
         defer { close(fd) }
         #expect(nse_hugefile_warm(fd) == 1)
-        // A mapping kept open holds the folios: had the second warm-up needed to
-        // drop them, it could not have, and would say 0.
+        // A running zygote maps the folios (here, a mapping kept open): the next
+        // scan's warm-up finds them whole, and the bytes are still the file's.
         let mapped = mmap(nil, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0)
         try #require(mapped != MAP_FAILED)
         defer { munmap(mapped, 4 << 20) }
