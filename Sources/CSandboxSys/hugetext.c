@@ -1,32 +1,167 @@
-/* Moves the zygote's code onto 2 MiB pages (see nse_hugetext in CSandboxSys.h). */
+/* The zygote's code on 2 MiB pages (see nse_hugefile_warm, nse_hugefile_map and
+ * nse_hugetext in CSandboxSys.h).
+ *
+ * First choice: the page cache's own 2 MiB folios of the executable. The kernel
+ * caches a file in 2 MiB folios when it reads it for a mapping marked
+ * MADV_HUGEPAGE, and then maps each with one page-directory entry. That cache
+ * outlives the scan and is shared by every zygote; a fork copies no entry of a
+ * file mapping, and an instance maps each 2 MiB of code it runs with one fault.
+ *
+ * Fallback: an anonymous copy on fresh huge pages (nse_hugetext), made at every
+ * scan: 8 MiB to zero and copy, which on a virtual machine whose host reclaims
+ * the guest's free memory sometimes takes 20 ms instead of 1
+ * (docs/performance.md). */
 #define _GNU_SOURCE
 #include "CSandboxSys.h"
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define HUGE_SIZE ((uintptr_t)2 << 20)
 
-struct code_range { uintptr_t start, end; };
+/* The program's own code segment (the first object listed, its first loadable
+ * executable segment). */
+struct code_segment { uintptr_t vaddr; off_t offset; size_t filesz, memsz; int found; };
 
-/* The executable segment of the program itself (the first object listed). */
-static int find_code(struct dl_phdr_info *info, size_t size, void *data) {
+static int find_code_segment(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
-    struct code_range *range = data;
+    struct code_segment *c = data;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
         if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
-            range->start = info->dlpi_addr + p->p_vaddr;
-            range->end = range->start + p->p_memsz;
+            *c = (struct code_segment){ info->dlpi_addr + p->p_vaddr, (off_t)p->p_offset, p->p_filesz, p->p_memsz, 1 };
             return 1;
         }
     }
     return 1;
+}
+
+static struct code_segment own_code(void) {
+    struct code_segment code = { 0, 0, 0, 0, 0 };
+    dl_iterate_phdr(find_code_segment, &code);
+    return code;
+}
+
+/* The whole 2 MiB pages of a code segment, where its address and its offset in
+ * the file agree modulo 2 MiB (else no page-cache folio can be mapped whole). */
+struct span { uintptr_t address; off_t offset; size_t length; };
+
+static int huge_span(uintptr_t vaddr, off_t offset, size_t filesz, struct span *s) {
+    if ((vaddr - (uintptr_t)offset) % HUGE_SIZE != 0) return 0;
+    uintptr_t start = (vaddr + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+    uintptr_t end = (vaddr + filesz) & ~(HUGE_SIZE - 1);
+    if (end <= start) return 0;
+    *s = (struct span){ start, offset + (off_t)(start - vaddr), end - start };
+    return 1;
+}
+
+/* KiB of the mapping at `start` that page-directory entries map (its
+ * FilePmdMapped line in /proc/self/smaps), or -1. */
+static long pmd_mapped_kib(uintptr_t start) {
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (f == NULL) return -1;
+    char line[512], head[32];
+    snprintf(head, sizeof head, "%lx-", (unsigned long)start);
+    long kib = -1;
+    int inside = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (!inside) { inside = strncmp(line, head, strlen(head)) == 0; continue; }
+        if (sscanf(line, "FilePmdMapped: %ld kB", &kib) == 1) break;
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) break; /* the next mapping */
+    }
+    fclose(f);
+    return kib;
+}
+
+/* Maps the span of `fd` at a 2 MiB-aligned address, marked for huge pages, and
+ * reads a byte of each 2 MiB: returns the mapping, `*whole` set when every
+ * 2 MiB of it is one page-directory entry. NULL if it could not map. */
+static void *map_span(int fd, const struct span *s, int prot, int *whole) {
+    size_t room = s->length + HUGE_SIZE;
+    uint8_t *area = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)area + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+    if (start > (uintptr_t)area) munmap(area, start - (uintptr_t)area);
+    munmap((void *)(start + s->length), (uintptr_t)area + room - (start + s->length));
+    void *m = mmap((void *)start, s->length, prot, MAP_PRIVATE | MAP_FIXED, fd, s->offset);
+    if (m == MAP_FAILED) {
+        munmap((void *)start, s->length);
+        return NULL;
+    }
+    if (madvise(m, s->length, MADV_HUGEPAGE) != 0) {
+        munmap(m, s->length);
+        return NULL;
+    }
+    for (size_t at = 0; at < s->length; at += HUGE_SIZE) (void)*(volatile const uint8_t *)((const uint8_t *)m + at);
+    *whole = pmd_mapped_kib(start) == (long)(s->length / 1024);
+    return m;
+}
+
+int nse_hugefile_warm(int fd) {
+    ElfW(Ehdr) eh;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0 || eh.e_phnum > 64) return 0;
+    ElfW(Phdr) ph[64];
+    size_t size = (size_t)eh.e_phnum * sizeof(ElfW(Phdr));
+    if (pread(fd, ph, size, (off_t)eh.e_phoff) != (ssize_t)size) return 0;
+    struct span s = { 0, 0, 0 };
+    for (int i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            if (!huge_span(ph[i].p_vaddr, (off_t)ph[i].p_offset, ph[i].p_filesz, &s)) return 0;
+            break;
+        }
+    }
+    if (s.length == 0) return 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int whole = 0;
+        void *m = map_span(fd, &s, PROT_READ, &whole);
+        if (m == NULL) return 0;
+        munmap(m, s.length);
+        if (whole) return 1;
+        /* Cached in small pages (by an exec, or by writing the file): those no
+         * one maps are dropped, and read again in whole 2 MiB folios. A file
+         * just built is written out first (once): dirty pages stay. */
+        if (attempt == 0) {
+            (void)fdatasync(fd);
+            (void)posix_fadvise(fd, s.offset, (off_t)s.length, POSIX_FADV_DONTNEED);
+        }
+    }
+    return 0;
+}
+
+long nse_hugefile_map(void) {
+    struct code_segment code = own_code();
+    struct span s;
+    if (!code.found || !huge_span(code.vaddr, code.offset, code.filesz, &s)) return 0;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int whole = 0;
+    void *m = map_span(fd, &s, PROT_READ | PROT_EXEC, &whole);
+    int saved = errno;
+    close(fd);
+    if (m == NULL) {
+        errno = saved;
+        return -1;
+    }
+    if (!whole) {
+        munmap(m, s.length);
+        return 0;
+    }
+    /* The same bytes of the same file in place of the exec's mapping, in one
+     * step: this very function goes on running in the new one. */
+    if (mremap(m, s.length, s.length, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)s.address) == MAP_FAILED) {
+        saved = errno;
+        munmap(m, s.length);
+        errno = saved;
+        return -1;
+    }
+    return (long)s.length;
 }
 
 /* On 4 KiB pages the copy would be worse than the file: a fork copies an entry
@@ -42,10 +177,10 @@ static int huge_pages_available(void) {
 
 long nse_hugetext(void) {
     if (!huge_pages_available()) return 0;
-    struct code_range code = { 0, 0 };
-    dl_iterate_phdr(find_code, &code);
-    uintptr_t start = (code.start + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-    uintptr_t end = code.end & ~(HUGE_SIZE - 1);
+    struct code_segment code = own_code();
+    if (!code.found) return 0;
+    uintptr_t start = (code.vaddr + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+    uintptr_t end = (code.vaddr + code.memsz) & ~(HUGE_SIZE - 1);
     if (end <= start) return 0;
     size_t len = end - start;
     /* An aligned anonymous copy, on huge pages where the kernel gives them... */

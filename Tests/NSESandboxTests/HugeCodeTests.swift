@@ -9,55 +9,43 @@ import CSandboxSys
 @Suite("Code on 2 MiB pages from the page cache", .enabled(if: hugePagesOnRequest()))
 struct HugeCodeTests {
     @Test func aFileReadColdIsCachedInWhole2MiBFolios() throws {
-        let path = try executableLike(vaddr: 0x40_0000, offset: 0, codeBytes: 6 << 20)
-        defer { unlink(path) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        // Out of the page cache: the warm-up's own reading decides the folios.
-        #expect(fdatasync(fd) == 0)
-        #expect(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
-        #expect(nse_hugefile_warm(fd) == 1)
-        // 0x400000..0x800000 of the segment: offsets 0..4 MiB, two huge pages.
-        #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+        try withExecutableLike { fd in
+            // Out of the page cache: the warm-up's own reading decides the folios.
+            #expect(fdatasync(fd) == 0)
+            #expect(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+            #expect(nse_hugefile_warm(fd) == 1)
+            // 0x400000..0x800000 of the segment: offsets 0..4 MiB, two huge pages.
+            #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+        }
     }
 
     @Test func aFileJustWrittenPageByPageIsWrittenOutAndReadAgainWhole() throws {
         // Written 4 KiB at a time a moment ago: cached in small folios, all dirty,
         // which the kernel drops only once they are written out.
-        let path = try executableLike(vaddr: 0x40_0000, offset: 0, codeBytes: 6 << 20, writes: 4096)
-        defer { unlink(path) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        #expect(nse_hugefile_warm(fd) == 1)
-        #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+        try withExecutableLike(writes: 4096) { fd in
+            #expect(nse_hugefile_warm(fd) == 1)
+            #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+        }
     }
 
     @Test func aFileCachedWholeIsFoundSoWhileAProcessMapsIt() throws {
-        let path = try executableLike(vaddr: 0x40_0000, offset: 0, codeBytes: 6 << 20)
-        defer { unlink(path) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        #expect(nse_hugefile_warm(fd) == 1)
-        // A running zygote maps the folios (here, a mapping kept open): the next
-        // scan's warm-up finds them whole, and the bytes are still the file's.
-        let mapped = mmap(nil, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0)
-        try #require(mapped != MAP_FAILED)
-        defer { munmap(mapped, 4 << 20) }
-        #expect(mapped!.load(fromByteOffset: 3 << 20, as: UInt8.self) == byte(at: 3 << 20))
-        #expect(nse_hugefile_warm(fd) == 1)
+        try withExecutableLike { fd in
+            #expect(nse_hugefile_warm(fd) == 1)
+            // A running zygote maps the folios (here, a mapping kept open): the next
+            // scan's warm-up finds them whole, and the bytes are still the file's.
+            let mapped = mmap(nil, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0)
+            try #require(mapped != MAP_FAILED)
+            defer { munmap(mapped, 4 << 20) }
+            #expect(mapped!.load(fromByteOffset: 3 << 20, as: UInt8.self) == byte(at: 3 << 20))
+            #expect(nse_hugefile_warm(fd) == 1)
+        }
     }
 
     @Test func aSegmentWhoseAddressAndOffsetDisagreeIsLeftAlone() throws {
         // 0x401000 in memory, 0 in the file: no 2 MiB of the file can map whole.
-        let path = try executableLike(vaddr: 0x40_1000, offset: 0, codeBytes: 6 << 20)
-        defer { unlink(path) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        #expect(nse_hugefile_warm(fd) == 0)
+        try withExecutableLike(vaddr: 0x40_1000) { fd in
+            #expect(nse_hugefile_warm(fd) == 0)
+        }
     }
 
     @Test func aFileThatIsNotAnExecutableIsLeftAlone() throws {
@@ -69,6 +57,18 @@ struct HugeCodeTests {
         #expect(write(fd, text, text.count) == text.count)
         #expect(nse_hugefile_warm(fd) == 0)
     }
+}
+
+/// Runs `body` with a read-only descriptor of a new file made by
+/// `executableLike`, then removes the file.
+func withExecutableLike<T>(vaddr: UInt64 = 0x40_0000, offset: UInt64 = 0, codeBytes: Int = 6 << 20, writes: Int = 1 << 30,
+                           _ body: (Int32) throws -> T) throws -> T {
+    let path = try executableLike(vaddr: vaddr, offset: offset, codeBytes: codeBytes, writes: writes)
+    defer { unlink(path) }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    try #require(fd >= 0)
+    defer { close(fd) }
+    return try body(fd)
 }
 
 /// Whether the kernel gives transparent huge pages to a mapping that asks.
