@@ -29,16 +29,19 @@
  * executable segment). */
 struct code_segment { uintptr_t vaddr; off_t offset; size_t filesz, memsz; int found; };
 
+/* The first loadable executable segment of a program's headers, or NULL. */
+static const ElfW(Phdr) *code_header(const ElfW(Phdr) *headers, int count) {
+    for (int i = 0; i < count; i++) {
+        if (headers[i].p_type == PT_LOAD && (headers[i].p_flags & PF_X)) return &headers[i];
+    }
+    return NULL;
+}
+
 static int find_code_segment(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     struct code_segment *c = data;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
-            *c = (struct code_segment){ info->dlpi_addr + p->p_vaddr, (off_t)p->p_offset, p->p_filesz, p->p_memsz, 1 };
-            return 1;
-        }
-    }
+    const ElfW(Phdr) *p = code_header(info->dlpi_phdr, info->dlpi_phnum);
+    if (p != NULL) *c = (struct code_segment){ info->dlpi_addr + p->p_vaddr, (off_t)p->p_offset, p->p_filesz, p->p_memsz, 1 };
     return 1;
 }
 
@@ -110,14 +113,9 @@ int nse_hugefile_warm(int fd) {
     ElfW(Phdr) ph[64];
     size_t size = (size_t)eh.e_phnum * sizeof(ElfW(Phdr));
     if (pread(fd, ph, size, (off_t)eh.e_phoff) != (ssize_t)size) return 0;
-    struct span s = { 0, 0, 0 };
-    for (int i = 0; i < eh.e_phnum; i++) {
-        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
-            if (!huge_span(ph[i].p_vaddr, (off_t)ph[i].p_offset, ph[i].p_filesz, &s)) return 0;
-            break;
-        }
-    }
-    if (s.length == 0) return 0;
+    const ElfW(Phdr) *code = code_header(ph, eh.e_phnum);
+    struct span s;
+    if (code == NULL || !huge_span(code->p_vaddr, (off_t)code->p_offset, code->p_filesz, &s)) return 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         int whole = 0;
         void *m = map_span(fd, &s, PROT_READ, &whole);

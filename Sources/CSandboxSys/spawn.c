@@ -61,7 +61,6 @@ static void child_side(const nse_spawn_config *c, int err_pipe) {
     } else if (dup2(c->rpc_fd, 3) != 3) {
         report_and_exit(err_pipe, errno);
     }
-    if (c->yield_to_parent) (void)nse_yield_to_caller(0);
     if (c->drop_to_user) {
         if (syscall(SYS_setgroups, 0, NULL) != 0) report_and_exit(err_pipe, errno);
         if (syscall(SYS_setgid, c->gid) != 0) report_and_exit(err_pipe, errno);

@@ -209,10 +209,8 @@ public final class Broker {
         signal(SIGPIPE, SIG_IGN)
         do {
             let executable = try ChildExecutable(path: config.childPath)
-            if hugeText { executable.cacheCodeOnHugePages() }
             let pair = try SocketPair()
-            let pid = try executable.spawn(rpc: pair.child, arguments: zygoteArguments, credentials: childCredentials,
-                                           keepStderr: config.childStderr)
+            let pid = try spawnZygote(executable, rpc: pair.child, credentials: childCredentials, keepStderr: config.childStderr)
             let rpc = pair.keepBrokerEnd()
             // Room for the job and its module sources (about 1.3 MiB for W1's
             // scripts) while the zygote is still starting: the write need not
@@ -231,16 +229,25 @@ public final class Broker {
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_CHILD_YIELD=0: children (the zygote, so every instance) keep the
     /// broker's scheduling, a benchmark's baseline. By default they run
-    /// SCHED_BATCH and 5 nice levels below it: the broker answers every child's
-    /// round trips, and a child it wakes no longer preempts it. A spawned child
-    /// yields from its exec; the zygote only once it is ready (`Zygote`), before
-    /// its first fork: its start is on the scan's way, and it sleeps in the
-    /// kernel (new namespaces) while the broker keeps its own CPU busy.
+    /// SCHED_BATCH and 5 nice levels below it (`yieldToCaller`): the broker
+    /// answers every child's round trips, and a child it wakes no longer preempts
+    /// it. A spawned child yields as soon as it has exec'd; the zygote only once
+    /// it is ready (`Zygote`), before its first fork: its start is on the scan's
+    /// way, and it sleeps in the kernel (new namespaces) while the broker keeps
+    /// its own CPU busy.
     public static let childrenYield = getenv("NSEBOX_CHILD_YIELD").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_HUGE_TEXT=0: the zygote leaves its code in the file's pages (for a
     /// profiler, which can name code there; see nse_hugetext).
     static let hugeText = getenv("NSEBOX_HUGE_TEXT").map { String(cString: $0) == "0" } != true
     static let zygoteArguments = hugeText ? ["--zygote"] : ["--zygote", "--no-huge-text"]
+
+    /// Spawns a zygote, its code first readied in the page cache on 2 MiB pages
+    /// (which the zygote maps whole: `cacheCodeOnHugePages`).
+    static func spawnZygote(_ executable: borrowing ChildExecutable, rpc: borrowing FileDescriptor,
+                            credentials: ChildCredentials?, keepStderr: Bool) throws(SystemError) -> pid_t {
+        if hugeText { executable.cacheCodeOnHugePages() }
+        return try executable.spawn(rpc: rpc, arguments: zygoteArguments, credentials: credentials, keepStderr: keepStderr)
+    }
 
     /// Starts the scan's zygote, which loads the nselib modules these scripts'
     /// sources require (read, not run: the zygote runs no script code, and only
@@ -255,10 +262,8 @@ public final class Broker {
             return
         }
         do {
-            if Broker.hugeText { executable.cacheCodeOnHugePages() }
             let pair = try SocketPair()
-            let pid = try executable.spawn(rpc: pair.child, arguments: Broker.zygoteArguments, credentials: credentials,
-                                           keepStderr: config.childStderr)
+            let pid = try Broker.spawnZygote(executable, rpc: pair.child, credentials: credentials, keepStderr: config.childStderr)
             let z = try Zygote(broker: self, pid: pid, rpc: pair.keepBrokerEnd())
             z.sendHello(policyText: config.policyText)
             adopt(z)
@@ -517,7 +522,8 @@ public final class Broker {
         let pid: pid_t
         do {
             pid = try executable.spawn(rpc: pair.child, arguments: [label], credentials: credentials,
-                                       keepStderr: config.childStderr, yieldsToParent: Broker.childrenYield)
+                                       keepStderr: config.childStderr)
+            if Broker.childrenYield { yieldToCaller(pid) }
         } catch {
             return finished(nil, ScriptOutcome(status: "crashed", message: "cannot start child: \(error)"), completion)
         }

@@ -27,12 +27,10 @@ public struct ChildExecutable: ~Copyable {
     public func cacheCodeOnHugePages() -> Bool { nse_hugefile_warm(fd.raw) == 1 }
 
     /// Starts a child holding `rpc` as fd 3 and nothing else, with an empty
-    /// environment. `credentials` nil keeps the broker's own user.
-    /// `yieldsToParent`: the child runs SCHED_BATCH, 5 nice levels below the
-    /// caller (docs/performance.md: the broker that serves it runs first).
+    /// environment. `credentials` nil keeps the broker's own user. It has exec'd
+    /// when this returns.
     public func spawn(rpc: borrowing FileDescriptor, arguments: [String],
-                      credentials: ChildCredentials?, keepStderr: Bool,
-                      yieldsToParent: Bool = false) throws(SystemError) -> pid_t {
+                      credentials: ChildCredentials?, keepStderr: Bool) throws(SystemError) -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) }
         argv.append(nil)
         defer { for p in argv { free(p) } }
@@ -40,7 +38,7 @@ public struct ChildExecutable: ~Copyable {
         let err = argv.withUnsafeBufferPointer { argvp -> Int32 in
             var config = nse_spawn_config(
                 rpc_fd: rpc.raw, exe_fd: fd.raw, keep_stderr: keepStderr ? 1 : 0,
-                drop_to_user: credentials == nil ? 0 : 1, yield_to_parent: yieldsToParent ? 1 : 0,
+                drop_to_user: credentials == nil ? 0 : 1,
                 uid: credentials?.uid ?? 0, gid: credentials?.gid ?? 0,
                 argv: argvp.baseAddress)
             return nse_spawn(&config, &pid)
@@ -51,8 +49,9 @@ public struct ChildExecutable: ~Copyable {
 }
 
 /// Makes a child of ours yield to us: `SCHED_BATCH`, 5 nice levels below the
-/// caller (what `spawn(yieldsToParent: true)` sets before exec). Best effort:
-/// false if the kernel refused either.
+/// caller (docs/performance.md: the broker that serves it runs first); the
+/// processes it forks later inherit both. Best effort: false if the kernel
+/// refused either.
 @discardableResult
 public func yieldToCaller(_ pid: pid_t) -> Bool { nse_yield_to_caller(pid) == 0 }
 

@@ -74,6 +74,29 @@ struct SpawnTests {
         #expect(thrown?.call == "spawn(\(path))")
     }
 
+    @Test func aChildMadeToYieldRunsBatchFiveNiceLevelsBelowItsParent() throws {
+        // The child waits for a line on fd 3, so that it reads its scheduling
+        // only after the yield, then sends its /proc/self/stat.
+        let sh = try ChildExecutable(path: "/bin/sh")
+        let pair = try SocketPair()
+        let pid = try sh.spawn(rpc: pair.child, arguments: ["-c", "read go <&3; exec cat /proc/self/stat >&3"],
+                               credentials: nil, keepStderr: false)
+        let ours = pair.keepBrokerEnd()
+        #expect(yieldToCaller(pid))
+        try ours.writeAll(Array("go\n".utf8))
+        var output: [UInt8] = []
+        while let bytes = try ours.read(max: 4096), !bytes.isEmpty { output += bytes }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let stat = String(decoding: output, as: UTF8.self)
+        let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
+        errno = 0
+        let mine = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        try #require(fields.count > 38, "\(stat)")
+        #expect(Int(fields[38]) == 3 /* SCHED_BATCH */, "\(stat)")
+        #expect(Int(fields[16]) == min(19, mine + 5), "\(stat)")
+    }
+
     @Test(.enabled(if: geteuid() == 0, "only root can drop to nobody"))
     func aRootBrokersChildRunsAsNobodyAndTheBrokerStaysRoot() throws {
         let (output, exit) = try run("exec grep -E '^(Uid|Gid|Groups)' /proc/self/status >&3", credentials: .nobody)

@@ -10,7 +10,6 @@ typedef struct {
     int exe_fd;        /**< the child executable, opened by the broker */
     int keep_stderr;   /**< non-zero: fd 2 stays open (debugging only) */
     int drop_to_user;  /**< non-zero: setgroups/setgid/setuid to uid/gid below */
-    int yield_to_parent; /**< non-zero: the child yields to its parent (nse_yield_to_caller) */
     uid_t uid;
     gid_t gid;
     char *const *argv;
@@ -21,8 +20,8 @@ typedef struct {
  *  close-on-exec pipe, so a child that could not drop privileges never runs. */
 int nse_spawn(const nse_spawn_config *config, pid_t *pid);
 
-/** Makes process `pid` (0: the caller) SCHED_BATCH, 5 nice levels below the
- *  caller (at most 19). Returns 0, or -1 if either failed (both are tried). */
+/** Makes process `pid` SCHED_BATCH, 5 nice levels below the caller (at most
+ *  19). Returns 0, or -1 if either failed (both are tried). */
 int nse_yield_to_caller(pid_t pid);
 
 /** prctl(PR_SET_NO_NEW_PRIVS, 1): returns 0 or -1 with errno. */
