@@ -6,6 +6,8 @@
  * MADV_HUGEPAGE, and then maps each with one page-directory entry. That cache
  * outlives the scan and is shared by every zygote; a fork copies no entry of a
  * file mapping, and an instance maps each 2 MiB of code it runs with one fault.
+ * The file's blocks that hold its data are cached so too, for a cheaper fork
+ * and exit (data_span).
  *
  * Fallback: an anonymous copy on fresh huge pages (nse_hugetext), made at every
  * scan: 8 MiB to zero and copy, which on a virtual machine whose host reclaims
@@ -20,7 +22,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HUGE_SIZE ((uintptr_t)2 << 20)
@@ -64,28 +68,32 @@ static int huge_span(uintptr_t vaddr, off_t offset, size_t filesz, struct span *
     return 1;
 }
 
-/* KiB of the mapping at `start` that page-directory entries map (its
- * FilePmdMapped line in /proc/self/smaps), or -1. */
-static long pmd_mapped_kib(uintptr_t start) {
+/* For each of `n` mappings (by start address), the KiB that page-directory
+ * entries map (its FilePmdMapped line in /proc/self/smaps), or -1: one reading
+ * of smaps for all of them. */
+static void pmd_mapped_kib(const uintptr_t *starts, long *kib, int n) {
+    for (int i = 0; i < n; i++) kib[i] = -1;
     FILE *f = fopen("/proc/self/smaps", "re");
-    if (f == NULL) return -1;
-    char line[512], head[32];
-    snprintf(head, sizeof head, "%lx-", (unsigned long)start);
-    long kib = -1;
-    int inside = 0;
+    if (f == NULL) return;
+    char line[512];
+    int inside = -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        if (!inside) { inside = strncmp(line, head, strlen(head)) == 0; continue; }
-        if (sscanf(line, "FilePmdMapped: %ld kB", &kib) == 1) break;
-        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) break; /* the next mapping */
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+            unsigned long start = strtoul(line, NULL, 16);
+            inside = -1;
+            for (int i = 0; i < n; i++) if (starts[i] == start) inside = i;
+            continue;
+        }
+        long value;
+        if (inside >= 0 && sscanf(line, "FilePmdMapped: %ld kB", &value) == 1) kib[inside] = value;
     }
     fclose(f);
-    return kib;
 }
 
 /* Maps the span of `fd` at a 2 MiB-aligned address, marked for huge pages, and
- * reads a byte of each 2 MiB: returns the mapping, `*whole` set when every
- * 2 MiB of it is one page-directory entry. NULL if it could not map. */
-static void *map_span(int fd, const struct span *s, int prot, int *whole) {
+ * reads a byte of each 2 MiB (so that the kernel reads what it does not cache
+ * yet in 2 MiB folios). Returns the mapping, NULL if it could not map. */
+static void *map_span(int fd, const struct span *s, int prot) {
     size_t room = s->length + HUGE_SIZE;
     uint8_t *area = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED) return NULL;
@@ -102,8 +110,43 @@ static void *map_span(int fd, const struct span *s, int prot, int *whole) {
         return NULL;
     }
     for (size_t at = 0; at < s->length; at += HUGE_SIZE) (void)*(volatile const uint8_t *)((const uint8_t *)m + at);
-    *whole = pmd_mapped_kib(start) == (long)(s->length / 1024);
     return m;
+}
+
+/* Whether each span of `fd` is cached in whole 2 MiB folios (each 2 MiB of a
+ * fresh mapping of it is one page-directory entry); reads what is not cached. */
+static void spans_whole(int fd, const struct span *spans, int n, int *whole) {
+    void *maps[2];
+    uintptr_t starts[2];
+    long kib[2];
+    for (int i = 0; i < n; i++) {
+        maps[i] = map_span(fd, &spans[i], PROT_READ);
+        starts[i] = (uintptr_t)maps[i];
+    }
+    pmd_mapped_kib(starts, kib, n);
+    for (int i = 0; i < n; i++) {
+        whole[i] = maps[i] != NULL && kib[i] == (long)(spans[i].length / 1024);
+        if (maps[i] != NULL) munmap(maps[i], spans[i].length);
+    }
+}
+
+/* The file's 2 MiB blocks that hold its writable segment (its data), those that
+ * lie whole inside the file. Cached in 2 MiB folios, the zygote maps them with
+ * small entries still (its addresses do not agree with the file's modulo 2 MiB),
+ * but a fork copies, and an exit drops, the entries of one folio in one step
+ * instead of one page at a time (docs/performance.md). */
+static int data_span(const ElfW(Phdr) *headers, int count, off_t file_size, struct span *s) {
+    for (int i = 0; i < count; i++) {
+        if (headers[i].p_type != PT_LOAD || !(headers[i].p_flags & PF_W) || headers[i].p_filesz == 0) continue;
+        off_t start = (off_t)(headers[i].p_offset & ~(HUGE_SIZE - 1));
+        off_t end = (off_t)((headers[i].p_offset + headers[i].p_filesz + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+        off_t limit = file_size & ~(off_t)(HUGE_SIZE - 1);
+        if (end > limit) end = limit;
+        if (end <= start) return 0;
+        *s = (struct span){ 0, start, (size_t)(end - start) };
+        return 1;
+    }
+    return 0;
 }
 
 int nse_hugefile_warm(int fd) {
@@ -114,23 +157,25 @@ int nse_hugefile_warm(int fd) {
     size_t size = (size_t)eh.e_phnum * sizeof(ElfW(Phdr));
     if (pread(fd, ph, size, (off_t)eh.e_phoff) != (ssize_t)size) return 0;
     const ElfW(Phdr) *code = code_header(ph, eh.e_phnum);
-    struct span s;
-    if (code == NULL || !huge_span(code->p_vaddr, (off_t)code->p_offset, code->p_filesz, &s)) return 0;
+    struct span spans[2];
+    if (code == NULL || !huge_span(code->p_vaddr, (off_t)code->p_offset, code->p_filesz, &spans[0])) return 0;
+    struct stat st;
+    int n = 1 + (fstat(fd, &st) == 0 && data_span(ph, eh.e_phnum, st.st_size, &spans[1]));
+    int whole[2] = { 0, 0 };
     for (int attempt = 0; attempt < 2; attempt++) {
-        int whole = 0;
-        void *m = map_span(fd, &s, PROT_READ, &whole);
-        if (m == NULL) return 0;
-        munmap(m, s.length);
-        if (whole) return 1;
+        spans_whole(fd, spans, n, whole);
+        if (whole[0] && (n == 1 || whole[1])) return 1;
         /* Cached in small pages (by an exec, or by writing the file): those no
          * one maps are dropped, and read again in whole 2 MiB folios. A file
          * just built is written out first (once): dirty pages stay. */
         if (attempt == 0) {
             (void)fdatasync(fd);
-            (void)posix_fadvise(fd, s.offset, (off_t)s.length, POSIX_FADV_DONTNEED);
+            for (int i = 0; i < n; i++) {
+                if (!whole[i]) (void)posix_fadvise(fd, spans[i].offset, (off_t)spans[i].length, POSIX_FADV_DONTNEED);
+            }
         }
     }
-    return 0;
+    return whole[0];
 }
 
 long nse_hugefile_map(void) {
@@ -139,15 +184,17 @@ long nse_hugefile_map(void) {
     if (!code.found || !huge_span(code.vaddr, code.offset, code.filesz, &s)) return 0;
     int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int whole = 0;
-    void *m = map_span(fd, &s, PROT_READ | PROT_EXEC, &whole);
+    void *m = map_span(fd, &s, PROT_READ | PROT_EXEC);
     int saved = errno;
     close(fd);
     if (m == NULL) {
         errno = saved;
         return -1;
     }
-    if (!whole) {
+    long kib;
+    uintptr_t start = (uintptr_t)m;
+    pmd_mapped_kib(&start, &kib, 1);
+    if (kib != (long)(s.length / 1024)) {
         munmap(m, s.length);
         return 0;
     }

@@ -41,6 +41,32 @@ struct HugeCodeTests {
         }
     }
 
+    @Test func theBlocksHoldingTheDataSegmentAreCachedWholeToo() throws {
+        // A data segment from 6 MiB + 7,872 bytes, 1.5 MiB long, in a 10 MiB file
+        // written 4 KiB at a time: the block from 6 to 8 MiB holds it. Mapped with
+        // small entries still (its address disagrees with its offset), but a fork
+        // copies a folio's entries in one step.
+        let data = DataSegment(offset: (6 << 20) + 0x1ec0, bytes: 3 << 19)
+        try withExecutableLike(data: data, fileBytes: 10 << 20, writes: 4096) { fd in
+            // Just written, in small folios: no fresh mapping maps it whole yet.
+            #expect(pmdMappedKiB(fd: fd, offset: 6 << 20, length: 2 << 20) == 0)
+            #expect(nse_hugefile_warm(fd) == 1)
+            #expect(pmdMappedKiB(fd: fd, offset: 6 << 20, length: 2 << 20) == 2048)
+            #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+        }
+    }
+
+    @Test func aDataBlockThatEndsPastTheFileIsLeftAsItIs() throws {
+        // The data segment's block would run past the file's end (7 MiB): no 2 MiB
+        // folio can hold it, so the code is cached whole and the data left alone.
+        let data = DataSegment(offset: (6 << 20) + 0x1ec0, bytes: 1 << 19)
+        try withExecutableLike(data: data, fileBytes: 7 << 20, writes: 4096) { fd in
+            #expect(nse_hugefile_warm(fd) == 1)
+            #expect(pmdMappedKiB(fd: fd, offset: 0, length: 4 << 20) == 4096)
+            #expect(nse_hugefile_warm(fd) == 1)
+        }
+    }
+
     @Test func aSegmentWhoseAddressAndOffsetDisagreeIsLeftAlone() throws {
         // 0x401000 in memory, 0 in the file: no 2 MiB of the file can map whole.
         try withExecutableLike(vaddr: 0x40_1000) { fd in
@@ -59,11 +85,17 @@ struct HugeCodeTests {
     }
 }
 
+/// A writable loadable segment of a test file: where it starts in the file, and
+/// its length there.
+struct DataSegment { var offset: Int; var bytes: Int }
+
 /// Runs `body` with a read-only descriptor of a new file made by
 /// `executableLike`, then removes the file.
-func withExecutableLike<T>(vaddr: UInt64 = 0x40_0000, offset: UInt64 = 0, codeBytes: Int = 6 << 20, writes: Int = 1 << 30,
+func withExecutableLike<T>(vaddr: UInt64 = 0x40_0000, offset: UInt64 = 0, codeBytes: Int = 6 << 20,
+                           data: DataSegment? = nil, fileBytes: Int? = nil, writes: Int = 1 << 30,
                            _ body: (Int32) throws -> T) throws -> T {
-    let path = try executableLike(vaddr: vaddr, offset: offset, codeBytes: codeBytes, writes: writes)
+    let path = try executableLike(vaddr: vaddr, offset: offset, codeBytes: codeBytes, data: data,
+                                  fileBytes: fileBytes, writes: writes)
     defer { unlink(path) }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     try #require(fd >= 0)
@@ -86,11 +118,13 @@ func hugePagesOnRequest() -> Bool {
 func byte(at offset: Int) -> UInt8 { UInt8(truncatingIfNeeded: offset / 4096 &* 31 &+ offset % 251) }
 
 /// A new file: an ELF64 header, one PT_LOAD segment (read and execute) at `vaddr`
-/// from file offset `offset`, `codeBytes` long, then the pattern, written `writes`
-/// bytes at a time. Returns its path.
-func executableLike(vaddr: UInt64, offset: UInt64, codeBytes: Int, writes: Int = 1 << 30) throws -> String {
+/// from file offset `offset`, `codeBytes` long, and `data` if given (read and
+/// write, 2 MiB past the code in memory), `fileBytes` of the pattern in all
+/// (`codeBytes` by default), written `writes` bytes at a time. Returns its path.
+func executableLike(vaddr: UInt64, offset: UInt64, codeBytes: Int, data: DataSegment? = nil, fileBytes: Int? = nil,
+                    writes: Int = 1 << 30) throws -> String {
     let path = "/tmp/nsebox-hugecode-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    var bytes = (0..<codeBytes).map(byte(at:))
+    var bytes = (0..<(fileBytes ?? codeBytes)).map(byte(at:))
     func put<T: FixedWidthInteger>(_ value: T, at index: Int) {
         withUnsafeBytes(of: value.littleEndian) { for (i, b) in $0.enumerated() { bytes[index + i] = b } }
     }
@@ -101,7 +135,7 @@ func executableLike(vaddr: UInt64, offset: UInt64, codeBytes: Int, writes: Int =
     put(UInt64(64), at: 32)           // e_phoff
     put(UInt16(64), at: 52)           // e_ehsize
     put(UInt16(56), at: 54)           // e_phentsize
-    put(UInt16(1), at: 56)            // e_phnum
+    put(UInt16(data == nil ? 1 : 2), at: 56) // e_phnum
     put(UInt32(1), at: 64)            // p_type: PT_LOAD
     put(UInt32(5), at: 68)            // p_flags: PF_R | PF_X
     put(offset, at: 72)               // p_offset
@@ -110,6 +144,17 @@ func executableLike(vaddr: UInt64, offset: UInt64, codeBytes: Int, writes: Int =
     put(UInt64(codeBytes), at: 96)    // p_filesz
     put(UInt64(codeBytes), at: 104)   // p_memsz
     put(UInt64(0x1000), at: 112)      // p_align
+    if let data {
+        let at = 64 + 56, address = vaddr + UInt64(codeBytes) + (2 << 20) + UInt64(data.offset % 4096)
+        put(UInt32(1), at: at)                    // p_type: PT_LOAD
+        put(UInt32(6), at: at + 4)                // p_flags: PF_R | PF_W
+        put(UInt64(data.offset), at: at + 8)      // p_offset
+        put(address, at: at + 16)                 // p_vaddr
+        put(address, at: at + 24)                 // p_paddr
+        put(UInt64(data.bytes), at: at + 32)      // p_filesz
+        put(UInt64(data.bytes), at: at + 40)      // p_memsz
+        put(UInt64(0x1000), at: at + 48)          // p_align
+    }
     let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
     try #require(fd >= 0, "cannot create \(path)")
     defer { close(fd) }

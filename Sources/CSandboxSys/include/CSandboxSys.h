@@ -81,9 +81,12 @@ long nse_hugetext(void);
 /** Readies the page cache of executable `fd` (nsebox-child) for nse_hugefile_map:
  *  maps its code segment's whole 2 MiB pages marked MADV_HUGEPAGE and reads them,
  *  so that the kernel caches them in 2 MiB folios; if they were cached in small
- *  pages, drops those no process maps and tries once more. Returns 1 when each
- *  2 MiB was mapped whole, else 0. The broker calls it before it spawns a zygote:
- *  once the zygote has run, its own exec has cached what it read. */
+ *  pages, drops those no process maps and tries once more. The 2 MiB blocks of
+ *  the file holding its data segment are readied the same way: mapped with small
+ *  entries still, a folio's entries are copied at a fork and dropped at an exit
+ *  in one step. Returns 1 when each 2 MiB of code was mapped whole, else 0. The
+ *  broker calls it before it spawns a zygote: once the zygote has run, its own
+ *  exec has cached what it read. */
 int nse_hugefile_warm(int fd);
 /** The zygote's code from the page cache's 2 MiB folios (nse_hugefile_warm),
  *  mapped with one page-directory entry each, in place of the exec's mapping of
