@@ -107,3 +107,22 @@ func topTCPPortsMatchWhatNmapScans(count: Int) throws {
     #expect(locate(nil, [:]) == "/usr/share/nmap/nmap-services")
     #expect(ServiceTable.locateDataFile("no-such-data-file", datadir: nil, environment: environment) == nil)
 }
+
+@Test func frequenciesAreTheNumbersStrtodReads() {
+    // nmap's own format (digits, a point, digits) and others a file could hold:
+    // each must come out as the very double the C library reads from it.
+    var spellings = ["0.484143", "0.000000", "1.000000", "5.", ".25", "007.5", "123456789012345",
+                     "1234567890123456789", "0.1234567890123456789", "1e-3", "2.5E2", "0x1p-2", "0.3",
+                     "0.00000000000000000000001", "9007199254740993"]
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<2000 {
+        let fraction = String(UInt64.random(in: 0...999_999, using: &generator))
+        spellings.append("\(UInt32.random(in: 0...9, using: &generator))." + String(repeating: "0", count: 6 - fraction.count) + fraction)
+    }
+    let text = spellings.enumerated().map { "s\($0.offset) \($0.offset + 1)/tcp \($0.element)" }.joined(separator: "\n")
+    let entries = ServiceTable(parsing: text).entries
+    #expect(entries.count == spellings.count)
+    for (entry, spelling) in zip(entries, spellings) {
+        #expect(entry.frequency.bitPattern == strtod(spelling, nil).bitPattern, "\(spelling)")
+    }
+}
