@@ -16,12 +16,12 @@ public enum NormalReport {
             out += r.preScripts.flatMap(scriptLines)
         }
         for h in r.hosts { out += host(h) }
-        return out.map { $0 + "\n" }.joined()
+        return lines(out)
     }
 
     public static func renderPostScan(_ r: ScanReport) -> String {
         guard !r.postScripts.isEmpty else { return "" }
-        return (["Post-scan script results:"] + r.postScripts.flatMap(scriptLines)).map { $0 + "\n" }.joined()
+        return lines(["Post-scan script results:"] + r.postScripts.flatMap(scriptLines))
     }
 
     /// "17:27", as nmap's progress lines show the time.
@@ -146,17 +146,19 @@ public enum NormalReport {
     /// One script's block: `|_id: text` for one line, otherwise `| id: first`,
     /// `| ...` and a last `|_...`. Unprintable bytes show as \xNN.
     public static func scriptLines(_ r: ScriptResult) -> [String] {
-        var lines = escape(r.output).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if lines.count > 1 && lines.last == "" { lines.removeLast() }
-        if lines.isEmpty { lines = [""] }
+        // Split on the bytes: 1,920 of W1's results split as Strings took a
+        // millisecond between the last script's end and the report.
+        var lines = r.output.split(separator: 10, omittingEmptySubsequences: false)
+        if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+        if lines.isEmpty { lines = [[]] }
         return lines.enumerated().map { i, line in
-            (i == lines.count - 1 ? "|_" : "| ") + (i == 0 ? "\(r.id): " : "") + line
+            (i == lines.count - 1 ? "|_" : "| ") + (i == 0 ? "\(r.id): " : "") + escape(line)
         }
     }
 
     /// The bytes as they are where all are printable ASCII, tab or newline (a
     /// report's usual case, decoded at once); any other byte as \xNN.
-    static func escape(_ s: [UInt8]) -> String {
+    static func escape(_ s: ArraySlice<UInt8>) -> String {
         func plain(_ b: UInt8) -> Bool { b == 9 || b == 10 || (0x20...0x7e).contains(b) }
         guard !s.allSatisfy(plain) else { return String(decoding: s, as: UTF8.self) }
         var out: [UInt8] = []
@@ -165,6 +167,17 @@ public enum NormalReport {
             if plain(b) { out.append(b) } else { out += Array("\\x".utf8) + Array(hex(b).utf8) }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The lines, each ended by a newline, as one String built in place.
+    static func lines(_ lines: [String]) -> String {
+        var text = ""
+        text.reserveCapacity(lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        for line in lines {
+            text += line
+            text += "\n"
+        }
+        return text
     }
 
     static func hex(_ b: UInt8) -> String {
@@ -180,10 +193,39 @@ public enum NormalReport {
         return String(format2(v, decimals: decimals))
     }
 
+    /// printf's "%.Nf": worked out exactly here for the report's numbers (a
+    /// CVarArg list made Swift's runtime search all of the program's protocol
+    /// conformances the first time, on the way from the last script to the
+    /// report), by vsnprintf for the rest.
     public static func format2(_ v: Double, decimals: Int = 2) -> String {
+        if let text = fixedPoint(v, decimals: decimals) { return text }
         var buf = [CChar](repeating: 0, count: 64)
         _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(decimals)f", $0) }
         return String(cString: buf)
+    }
+
+    /// `v` rounded to `decimals` places as printf rounds: the exact binary value,
+    /// halves to even. Only for 0 <= v < 2^52 and at most 18 places (where
+    /// significand x 10^places fits 128 bits), else nil.
+    static func fixedPoint(_ v: Double, decimals: Int) -> String? {
+        guard v.isFinite, v >= 0, v < 0x1p52, (0...18).contains(decimals) else { return nil }
+        // v = significand x 2^-shift exactly, shift > 0 below 2^52.
+        let significand = UInt128(v.significandBitPattern | (v.isNormal ? 1 << 52 : 0))
+        let shift = 1075 - max(Int(v.exponentBitPattern), 1)
+        var power: UInt128 = 1
+        for _ in 0..<decimals { power *= 10 }
+        let scaled = significand * power
+        var units: UInt128 = 0
+        if shift < 128 {
+            units = scaled >> shift
+            let rest = scaled & ((1 << shift) - 1), half: UInt128 = 1 << (shift - 1)
+            if rest > half || (rest == half && units & 1 == 1) { units += 1 }
+        }
+        var digits = String(units)
+        if decimals == 0 { return digits }
+        if digits.count <= decimals { digits = String(repeating: "0", count: decimals + 1 - digits.count) + digits }
+        digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -decimals))
+        return digits
     }
 
     static func timestamp(_ t: Double) -> String { localTime(t, "%Y-%m-%d %H:%M %Z") }
