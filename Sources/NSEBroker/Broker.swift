@@ -225,6 +225,10 @@ public final class Broker {
 
     deinit { zygote?.shutdown() }
 
+    /// Ends the zygote (and with it any instance) now, not at deinit: for a
+    /// command that exits without freeing the broker.
+    public func shutdown() { zygote?.shutdown() }
+
     /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_CHILD_YIELD=0: children (the zygote, so every instance) keep the

@@ -76,6 +76,10 @@ public final class ScanEngine {
         if options.verbosity >= level || options.debugging > 0 { onOutputLine(line) }
     }
 
+    /// Ends the scan's processes (its zygote, so every instance) before the
+    /// command exits.
+    public func finish() { broker.shutdown() }
+
     public func run() throws -> ScanReport {
         let start = wallClock()
         var report = ScanReport(startTime: start, elapsed: 0)

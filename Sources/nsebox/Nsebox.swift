@@ -236,6 +236,11 @@ struct Nsebox: ParsableCommand {
             try writeFile(allOutput + ".json", JSONReport.render(report, context: context))
         }
         if let replay { ReplayCommand.finish(replay.recording) }
+        // Everything is written: the process ends here, its zygote first, without
+        // freeing the scan's hosts, results and sessions one by one after the
+        // report (the kernel frees them at once).
+        engine.finish()
+        Glibc.exit(0)
     }
 
     /// nmap's --script-help: the selected scripts' names, categories, NSEDoc
