@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// Runs blocking work (name resolution) off the event loop and hands the result
@@ -8,7 +7,12 @@ final class BackgroundWork: @unchecked Sendable {
     private let reactor: Reactor
     private let readEnd: Int32
     private let writeEnd: Int32
-    private let lock = NSLock()
+    /// Its own allocation: a mutex must not move.
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
     private var done: [() -> Void] = []
 
     private struct Unchecked<T>: @unchecked Sendable { let value: T }
@@ -30,28 +34,47 @@ final class BackgroundWork: @unchecked Sendable {
         reactor.unwatch(readEnd)
         close(readEnd)
         close(writeEnd)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
     }
 
     /// Runs `work` on another thread, then `completion` with its result on the loop.
     func run<T>(_ work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void) {
         let box = Unchecked(value: completion)
-        Thread { [self] in
+        let body = ThreadBody { [self] in
             let result = Unchecked(value: work())
-            lock.lock()
+            pthread_mutex_lock(lock)
             done.append { box.value(result.value) }
-            lock.unlock()
+            pthread_mutex_unlock(lock)
             var one: UInt8 = 1
             _ = write(writeEnd, &one, 1)
-        }.start()
+        }
+        let context = Unmanaged.passRetained(body).toOpaque()
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { context in
+            Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context) == 0 else {
+            // No thread to be had: the work runs here, its result on the loop as ever.
+            Unmanaged<ThreadBody>.fromOpaque(context).takeRetainedValue().run()
+            return
+        }
+        pthread_detach(thread)
     }
 
     private func drain() {
         var sink = [UInt8](repeating: 0, count: 64)
         while read(readEnd, &sink, 64) > 0 {}
-        lock.lock()
+        pthread_mutex_lock(lock)
         let ready = done
         done = []
-        lock.unlock()
+        pthread_mutex_unlock(lock)
         for f in ready { f() }
     }
+}
+
+/// A closure, for pthread_create's context pointer.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
 }

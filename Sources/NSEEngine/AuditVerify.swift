@@ -48,7 +48,7 @@ public enum AuditVerify {
     /// The value of a top-level field in one of our lines: a number, or a string
     /// without escapes (prev, seq and event are written so).
     static func field(_ line: String, _ name: String) -> String? {
-        guard let r = line.range(of: "\"\(name)\":") else { return nil }
+        guard let r = line.firstRange(of: "\"\(name)\":") else { return nil }
         let rest = line[r.upperBound...]
         if rest.hasPrefix("\"") {
             let body = rest.dropFirst()
@@ -125,7 +125,7 @@ public enum AuditRecord {
             } else {
                 var raw = String.UnicodeScalarView()
                 while let c = chars.first, c != ",", c != "}" { raw.append(c); chars.removeFirst() }
-                fields[key] = String(raw).trimmingCharacters(in: .whitespaces)
+                fields[key] = String(String(raw).drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
             }
             skipSpace()
             if chars.first == "," { chars.removeFirst() }

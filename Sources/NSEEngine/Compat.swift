@@ -195,7 +195,7 @@ public enum Compat {
     }
 
     private static func capture(_ s: String, after: String, until: String) -> String? {
-        guard let a = s.range(of: after), let b = s.range(of: until, range: a.upperBound..<s.endIndex) else { return nil }
+        guard let a = s.firstRange(of: after), let b = s[a.upperBound...].firstRange(of: until) else { return nil }
         let name = s[a.upperBound..<b.lowerBound]
         return name.isEmpty || name.contains("'") ? nil : String(name)
     }
@@ -220,7 +220,7 @@ public enum Compat {
             let bad = r.calls.first { $0.error != nil }!
             return (r.name, "\(bad.label): \(bad.error ?? "")")
         }, causeOf: { msg in
-            let afterLabel = msg.range(of: ": ").map { String(msg[$0.upperBound...]) } ?? msg
+            let afterLabel = msg.firstRange(of: ": ").map { String(msg[$0.upperBound...]) } ?? msg
             return cause(of: afterLabel)
         })
         out += "## Every script\n\n```\n"

@@ -1,5 +1,3 @@
-import FoundationXML
-import Foundation
 import NSEScan
 import NSEWire
 
@@ -16,37 +14,39 @@ public struct ImportedHost: Sendable {
 /// times and host names. Malformed or truncated XML is an error naming the line.
 public enum NmapXMLImport {
     public static func load(path: String) throws(SpecError) -> [ImportedHost] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SpecError("Cannot read nmap XML file \"\(path)\".")
-        }
-        return try parse(data, name: path)
+        let bytes: [UInt8]
+        do { bytes = try readFileBytes(path) } catch { throw SpecError("Cannot read nmap XML file \"\(path)\".") }
+        return try parse(bytes, name: path)
     }
 
-    public static func parse(_ data: Data, name: String) throws(SpecError) -> [ImportedHost] {
+    public static func parse(_ bytes: [UInt8], name: String) throws(SpecError) -> [ImportedHost] {
         let reader = Reader()
-        let parser = XMLParser(data: data)
-        parser.delegate = reader
-        parser.shouldResolveExternalEntities = false
-        let ok = parser.parse()
-        if !ok || reader.failure != nil {
-            let why = reader.failure ?? parser.parserError.map { "\($0.localizedDescription)" } ?? "malformed XML"
-            throw SpecError("Malformed nmap XML in \"\(name)\" at line \(reader.failureLine ?? parser.lineNumber): \(why)")
+        var lastLine = 1
+        do {
+            try XMLEvents.read(bytes) { (event, line) throws(XMLEvents.Failure) in
+                lastLine = line
+                switch event {
+                case .start(let element, let attributes): try reader.start(element, attributes, line: line)
+                case .end(let element): try reader.end(element, line: line)
+                case .text(let text): reader.text += text
+                }
+            }
+        } catch {
+            throw SpecError("Malformed nmap XML in \"\(name)\" at line \(error.line): \(error.why)")
         }
         guard reader.sawRoot else { throw SpecError("\"\(name)\" is not nmap XML output: no <nmaprun> element.") }
         guard reader.closedRoot else {
-            throw SpecError("Truncated nmap XML in \"\(name)\": it ends at line \(parser.lineNumber) before </nmaprun>.")
+            throw SpecError("Truncated nmap XML in \"\(name)\": it ends at line \(lastLine) before </nmaprun>.")
         }
         return reader.hosts
     }
 }
 
-/// SAX reader: collects one host at a time.
-private final class Reader: NSObject, XMLParserDelegate {
+/// Collects one host at a time from the document's events.
+private final class Reader {
     var hosts: [ImportedHost] = []
     var sawRoot = false
     var closedRoot = false
-    var failure: String?
-    var failureLine: Int?
 
     private var host: HostBuilder?
     private var port: PortReport?
@@ -54,7 +54,7 @@ private final class Reader: NSObject, XMLParserDelegate {
     private var cpes: [Value] = []
     private var osMatch: (name: String, accuracy: Int, classes: [Value])?
     private var osClass: [(String, Value)]?
-    private var text = ""
+    var text = ""
 
     struct HostBuilder {
         var address: String?
@@ -68,8 +68,7 @@ private final class Reader: NSObject, XMLParserDelegate {
         var hops: [Value] = []
     }
 
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?,
-                qualifiedName: String?, attributes a: [String: String] = [:]) {
+    func start(_ element: String, _ a: [String: String], line: Int) throws(XMLEvents.Failure) {
         text = ""
         switch element {
         case "nmaprun": sawRoot = true
@@ -89,7 +88,7 @@ private final class Reader: NSObject, XMLParserDelegate {
             if a["type"] == "user" { host?.userName = a["name"] } else if a["type"] == "PTR" { host?.ptrName = a["name"] }
         case "port":
             guard let number = a["portid"].flatMap(Int.init), let proto = a["protocol"].flatMap(PortProtocol.init) else {
-                return fail(parser, "a <port> without a valid portid and protocol")
+                throw XMLEvents.Failure(line: line, why: "a <port> without a valid portid and protocol")
             }
             port = PortReport(port: number, proto: proto, state: "unknown", reason: "", service: "unknown")
             portVersion = []
@@ -129,13 +128,11 @@ private final class Reader: NSObject, XMLParserDelegate {
         }
     }
 
-    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+    func end(_ element: String, line: Int) throws(XMLEvents.Failure) {
         switch element {
         case "nmaprun": closedRoot = true
         case "cpe":
-            cpes.append(.string(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            cpes.append(.string(trimmed(text)))
         case "service":
             if !cpes.isEmpty { portVersion.append(("cpe", .array(cpes))) }
         case "port":
@@ -160,7 +157,7 @@ private final class Reader: NSObject, XMLParserDelegate {
         case "host":
             guard var h = host else { return }
             host = nil
-            guard let address = h.address else { return fail(parser, "a <host> without an IP address") }
+            guard let address = h.address else { throw XMLEvents.Failure(line: line, why: "a <host> without an IP address") }
             guard h.up else { return }
             if !h.os.isEmpty { h.fields.append(("os", .array(h.os))) }
             if !h.hops.isEmpty { h.fields.append(("traceroute", .array(h.hops))) }
@@ -172,11 +169,14 @@ private final class Reader: NSObject, XMLParserDelegate {
         }
     }
 
-    private func fail(_ parser: XMLParser, _ why: String) {
-        failure = why
-        failureLine = parser.lineNumber
-        parser.abortParsing()
-    }
+}
+
+/// The text without the spaces, tabs and line breaks around it.
+private func trimmed(_ text: String) -> String {
+    let bytes = Array(text.utf8)
+    func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+    guard let first = bytes.firstIndex(where: { !space($0) }), let last = bytes.lastIndex(where: { !space($0) }) else { return "" }
+    return String(decoding: bytes[first...last], as: UTF8.self)
 }
 
 /// "00:11:22:AA:BB:CC" as six bytes, as host.mac_addr holds it.
