@@ -21,10 +21,8 @@ public enum NmapXMLImport {
 
     public static func parse(_ bytes: [UInt8], name: String) throws(SpecError) -> [ImportedHost] {
         let reader = Reader()
-        var lastLine = 1
         do {
             try XMLEvents.read(bytes) { (event, line) throws(XMLEvents.Failure) in
-                lastLine = line
                 switch event {
                 case .start(let element, let attributes): try reader.start(element, attributes, line: line)
                 case .end(let element): try reader.end(element, line: line)
@@ -36,7 +34,9 @@ public enum NmapXMLImport {
         }
         guard reader.sawRoot else { throw SpecError("\"\(name)\" is not nmap XML output: no <nmaprun> element.") }
         guard reader.closedRoot else {
-            throw SpecError("Truncated nmap XML in \"\(name)\": it ends at line \(lastLine) before </nmaprun>.")
+            // The file's last line: its line breaks, and one more for text after the last.
+            let lines = bytes.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } + (bytes.last == 0x0A ? 0 : 1)
+            throw SpecError("Truncated nmap XML in \"\(name)\": it ends at line \(max(lines, 1)) before </nmaprun>.")
         }
         return reader.hosts
     }

@@ -68,7 +68,8 @@ struct NmapXMLInputTests {
 
     @Test(arguments: [
         ("<nmaprun>\n<host>\n<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>\n</nmaprun>\n", "line 4"),
-        ("<nmaprun>\n<host><status state=\"up\"/>\n<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>\n", "Truncated"),
+        ("<nmaprun>\n<host><status state=\"up\"/>\n<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>\n", "Truncated nmap XML in"),
+        ("<nmaprun>\n<host><status state=\"up\"/>\n<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>\n", "ends at line 3 before </nmaprun>"),
         ("this is not xml\n", "line 1"),
     ])
     func malformedXMLIsAClearErrorAndNothingRuns(text: String, mentions: String) throws {
