@@ -20,3 +20,18 @@ static inline void nsebox_tls_ctx_configure(SSL_CTX *ctx) {
 static inline int nsebox_tls_set_server_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
+
+/* SHA-256 through the digest's own functions. The one-shot SHA256() goes
+ * through EVP, whose first use in a process loads OpenSSL's configuration and
+ * providers: about a millisecond, on the way to a scan's first script (the
+ * bytecode cache's first key). Deprecated for new code in OpenSSL 3, not
+ * removed; the bytes are the same. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static inline void nsebox_sha256(const void *data, size_t count, unsigned char *digest) {
+    SHA256_CTX context;
+    SHA256_Init(&context);
+    SHA256_Update(&context, data, count);
+    SHA256_Final(digest, &context);
+}
+#pragma GCC diagnostic pop

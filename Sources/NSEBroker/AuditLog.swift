@@ -108,7 +108,7 @@ public final class AuditLog {
     /// SHA-256 of `bytes`, lower-case hex.
     public static func sha256Hex(_ bytes: ArraySlice<UInt8>) -> String {
         var digest = [UInt8](repeating: 0, count: 32)
-        bytes.withUnsafeBufferPointer { p in _ = SHA256(p.baseAddress, p.count, &digest) }
+        bytes.withUnsafeBufferPointer { p in nsebox_sha256(p.baseAddress, p.count, &digest) }
         var hex = [UInt8](repeating: 0, count: 64)
         for (i, b) in digest.enumerated() {
             hex[2 * i] = hexDigits[Int(b >> 4)]
