@@ -223,9 +223,9 @@ public final class Broker {
         }
     }
 
-    deinit { zygote?.shutdown() }
+    deinit { shutdown() }
 
-    /// Ends the zygote (and with it any instance) now, not at deinit: for a
+    /// Ends the zygote (and with it any instance); at deinit, or before for a
     /// command that exits without freeing the broker.
     public func shutdown() { zygote?.shutdown() }
 

@@ -125,7 +125,7 @@ public enum AuditRecord {
             } else {
                 var raw = String.UnicodeScalarView()
                 while let c = chars.first, c != ",", c != "}" { raw.append(c); chars.removeFirst() }
-                fields[key] = String(String(raw).drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+                fields[key] = String(raw).trimming { $0.isWhitespace && !$0.isNewline }
             }
             skipSpace()
             if chars.first == "," { chars.removeFirst() }

@@ -132,7 +132,7 @@ private final class Reader {
         switch element {
         case "nmaprun": closedRoot = true
         case "cpe":
-            cpes.append(.string(trimmed(text)))
+            cpes.append(.string(text.trimming(\.isWhitespace)))
         case "service":
             if !cpes.isEmpty { portVersion.append(("cpe", .array(cpes))) }
         case "port":
@@ -168,15 +168,6 @@ private final class Reader {
         default: break
         }
     }
-
-}
-
-/// The text without the spaces, tabs and line breaks around it.
-private func trimmed(_ text: String) -> String {
-    let bytes = Array(text.utf8)
-    func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-    guard let first = bytes.firstIndex(where: { !space($0) }), let last = bytes.lastIndex(where: { !space($0) }) else { return "" }
-    return String(decoding: bytes[first...last], as: UTF8.self)
 }
 
 /// "00:11:22:AA:BB:CC" as six bytes, as host.mac_addr holds it.

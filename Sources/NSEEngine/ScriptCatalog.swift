@@ -418,10 +418,11 @@ func isDirectory(_ path: String) -> Bool {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// The text without the characters `trimmed` accepts at either end.
+    func trimming(_ trimmed: (Character) -> Bool) -> String {
         var s = Substring(self)
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
+        while let c = s.first, trimmed(c) { s.removeFirst() }
+        while let c = s.last, trimmed(c) { s.removeLast() }
         return String(s)
     }
 }
