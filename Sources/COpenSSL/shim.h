@@ -23,8 +23,8 @@ static inline int nsebox_tls_set_server_name(SSL *ssl, const char *name) {
 
 /* SHA-256 through the digest's own functions. The one-shot SHA256() goes
  * through EVP, whose first use in a process loads OpenSSL's configuration and
- * providers: about a millisecond, on the way to a scan's first script (the
- * bytecode cache's first key). Deprecated for new code in OpenSSL 3, not
+ * providers, on the way to a scan's first script (the bytecode cache's first
+ * key; bench/start). Deprecated for new code in OpenSSL 3, not
  * removed; the bytes are the same. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"

@@ -146,8 +146,8 @@ public enum NormalReport {
     /// One script's block: `|_id: text` for one line, otherwise `| id: first`,
     /// `| ...` and a last `|_...`. Unprintable bytes show as \xNN.
     public static func scriptLines(_ r: ScriptResult) -> [String] {
-        // Split on the bytes: 1,920 of W1's results split as Strings took a
-        // millisecond between the last script's end and the report.
+        // Split on the bytes: W1's 1,920 results split as Strings were on the
+        // way from the last script's end to the report.
         var lines = r.output.split(separator: 10, omittingEmptySubsequences: false)
         if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
         if lines.isEmpty { lines = [[]] }

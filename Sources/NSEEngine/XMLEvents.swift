@@ -7,8 +7,8 @@
 /// ends early is the caller's to notice (its root never closes).
 ///
 /// nsebox reads these files itself rather than through Foundation's XMLParser:
-/// Foundation (with ICU and libxml2) was 50 MiB of the broker's executable and
-/// 2 ms of every scan's start (docs/performance.md).
+/// Foundation (with ICU and libxml2) was most of the broker's executable and of
+/// what the dynamic loader does before every scan (docs/performance.md).
 struct XMLEvents {
     enum Event {
         case start(String, [String: String])

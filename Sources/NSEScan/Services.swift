@@ -139,7 +139,7 @@ public struct ServiceTable: Sendable {
     /// read here as an integer over a power of ten, which is exact (both
     /// are doubles exactly, so the one division rounds as strtod does) while the
     /// integer stays below 2^53 and the power at most 10^22. strtod reads the rest;
-    /// calling it for all 27,000 lines cost a scan 2 ms before its first packet.
+    /// calling it for all 27,000 lines was on the way to a scan's first packet.
     private static func decimal(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
         var mantissa: UInt64 = 0, digits = 0, fraction = -1
         for byte in field {
