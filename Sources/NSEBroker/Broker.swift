@@ -229,6 +229,15 @@ public final class Broker {
     /// command that exits without freeing the broker.
     public func shutdown() { zygote?.shutdown() }
 
+    /// CPU seconds by process so far (NSEBOX_BROKER_STATS): the broker's own, its
+    /// zygote's own (once `shutdown` has reaped it), and the instances the zygote
+    /// reported ended, with their number.
+    public var cpuSplit: (broker: Double, zygote: Double?, instances: Double, ended: Int) {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return (cpuSeconds(usage), zygote?.ownCPU, zygote?.instanceCPU ?? 0, zygote?.instancesEnded ?? 0)
+    }
+
     /// NSEBOX_ZYGOTE=0: every child spawned by the broker (a benchmark's baseline).
     public static let zygoteEnabled = getenv("NSEBOX_ZYGOTE").map { String(cString: $0) != "0" } ?? true
     /// NSEBOX_CHILD_YIELD=0: children (the zygote, so every instance) keep the
@@ -608,15 +617,16 @@ public final class Broker {
         var status: Int32 = 0
         var usage = rusage()
         let r = wait4(pid, &status, WNOHANG, &usage)
-        if r == pid {
-            let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-            return done(ChildExit(waitStatus: status), (cpu, usage.ru_maxrss))
-        }
+        if r == pid { return done(ChildExit(waitStatus: status), (cpuSeconds(usage), usage.ru_maxrss)) }
         if r < 0 && errno != EINTR { return done(.exited(-1), nil) }
         if attempt == 400 { kill(pid, SIGKILL) }
         reactor.after(attempt < 20 ? 0.001 : 0.005) { [unowned self] in self.reap(pid, attempt: attempt + 1, done) }
     }
+}
+
+/// User and system CPU seconds of a `rusage`.
+func cpuSeconds(_ usage: rusage) -> Double {
+    Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 enum FileHandleStderrBroker {

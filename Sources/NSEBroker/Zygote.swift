@@ -263,6 +263,8 @@ final class Zygote {
             let id = v[0].int ?? 0
             guard forked.remove(id) != nil else { return fail("protocol violation: unknown instance \(id)") }
             let usage: Usage = (Double(v[2].int ?? 0) / 1e6, Int(v[3].int ?? 0))
+            instanceCPU += usage.cpu
+            instancesEnded += 1
             let exit = ChildExit(waitStatus: Int32(truncatingIfNeeded: v[1].int ?? 0))
             if let done = awaiting.removeValue(forKey: id) { done(exit, usage) } else { ended[id] = (exit, usage) }
         default:
@@ -316,6 +318,13 @@ final class Zygote {
         onChange()
     }
 
+    /// The CPU seconds of the instances that ended, as the zygote reported them.
+    private(set) var instanceCPU = 0.0
+    private(set) var instancesEnded = 0
+    /// The zygote's own CPU seconds (without its instances'), once `shutdown`
+    /// has reaped it.
+    private(set) var ownCPU: Double?
+
     /// Ends the zygote now (the broker, and its reactor, are going away).
     func shutdown() {
         guard state != .failed else { return }
@@ -323,7 +332,10 @@ final class Zygote {
         failure = "shut down"
         Glibc.kill(pid, SIGKILL)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        // Its usage counts the instances it reaped too.
+        ownCPU = max(0, cpuSeconds(usage) - instanceCPU)
     }
 }
 

@@ -28,6 +28,17 @@ enum BrokerStats {
         }
     }
 
+    /// The scan's CPU time by process, once its zygote has ended: where a
+    /// process per instance spends (bench/run's W1 floor prints it for nmap's
+    /// comparison).
+    static func reportCPU(_ broker: Broker) {
+        guard enabled else { return }
+        let split = broker.cpuSplit
+        func ms(_ seconds: Double) -> String { String(Int((seconds * 1000).rounded())) }
+        let zygote = split.zygote.map { ms($0) + " ms" } ?? "none"
+        FileHandleStderr.write("nsebox broker: CPU: broker \(ms(split.broker)) ms, zygote \(zygote), instances \(ms(split.instances)) ms (\(split.ended) instances)\n")
+    }
+
     static func descriptors() -> Int {
         guard let d = opendir("/proc/self/fd") else { return -1 }
         defer { closedir(d) }

@@ -78,7 +78,10 @@ public final class ScanEngine {
 
     /// Ends the scan's processes (its zygote, so every instance) before the
     /// command exits.
-    public func finish() { broker.shutdown() }
+    public func finish() {
+        broker.shutdown()
+        BrokerStats.reportCPU(broker)
+    }
 
     public func run() throws -> ScanReport {
         let start = wallClock()

@@ -68,6 +68,14 @@ struct LoadTests {
         let after = try #require(stats("after host scripts"))
         #expect(after.fds == before.fds, "descriptors: \(before.fds) before the 500 instances, \(after.fds) after")
         #expect(after.kib - before.kib < 16 * 1024, "resident memory grew from \(before.kib) KiB to \(after.kib) KiB")
+        // "nsebox broker: CPU: broker B ms, zygote Z ms, instances I ms (N instances)",
+        // once the zygote has been reaped: every instance's CPU counted (and any
+        // forked ahead and not needed), and the zygote's own apart from theirs.
+        let cpuLine = try #require(ours.stderr.components(separatedBy: "\n").first(where: { $0.hasPrefix("nsebox broker: CPU: ") }),
+                                   "\(ours.stderr.suffix(2000))")
+        let cpu = cpuLine.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(cpu.count == 4 && cpu[3] >= 500, "\(cpuLine)")
+        #expect(cpu.count == 4 && cpu[0] > 0 && cpu[1] > 0 && cpu[2] > cpu[1], "\(cpuLine)")
         print("load: 500 instances; broker before: \(before.fds) descriptors, \(before.kib) KiB; after: \(after.fds), \(after.kib) KiB")
     }
 }
