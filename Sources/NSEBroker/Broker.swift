@@ -438,7 +438,7 @@ public final class Broker {
     // MARK: forked instances and the pool
 
     /// An instance the zygote forked, or was asked to fork. Until the broker writes
-    /// its name on its socket it waits under the zygote's filter (nse_zygote_fork);
+    /// its name on its socket it waits under the zygote's filter (nse_zygote_serve);
     /// then it stacks the policy's filter and reads its hello and job.
     private final class Forked {
         let id: Int64

@@ -118,7 +118,7 @@ final class Zygote {
 
     /// Forks instance `id` holding `socket` (the child's end of its socketpair);
     /// `done` gets its pid in the zygote's namespace, or nil if it could not. The
-    /// instance waits for its name on the socket (nse_zygote_fork), then its job.
+    /// instance waits for its name on the socket (nse_zygote_serve), then its job.
     func spawn(_ id: Int64, socket: NetSocket.Handle, _ done: @escaping (pid_t?) -> Void) {
         guard state == .ready else { return done(nil) }
         spawning[id] = done

@@ -77,17 +77,9 @@ final class RPCClient {
     }
     enum Reply { case decoded(Frame), raw(RawFrame) }
 
-    // The zygote's reading (commands arrive with descriptors attached).
-
-    /// A whole frame already read, if any.
-    func bufferedFrame() throws -> Frame? { try decoder.next() }
-
-    /// One recvmsg(2): its bytes are decoded later, its descriptors appended.
-    func receiveOnce(descriptors: inout [Int32]) throws {
-        let bytes = try fd.read(max: 4096, descriptors: &descriptors)  // the zygote's commands are small
-        guard !bytes.isEmpty else { throw WireError(.truncatedFrame, "broker closed the connection") }
-        decoder.feed(bytes)
-    }
+    /// Bytes read and not yet taken as frames (the zygote's loop reads its
+    /// socket itself, and must find none left here).
+    var bufferedBytes: Int { decoder.bufferedCount }
 
     /// In a newly forked instance, fd 3 is the instance's own socket now: what
     /// the zygote had read or asked on its socket is not the instance's.

@@ -15,7 +15,7 @@ import NSEWire
 /// instance inherits is the same for all of them and nothing of an attacker's. Its filter is the policy's
 /// plus `Sandbox.zygoteRules` (fork, wait, kill, ...); each instance stacks the
 /// policy's own filter on it before it reads a byte from the broker
-/// (`nse_zygote_fork`), so an instance can do exactly what a spawned child can.
+/// (`nse_zygote_serve`), so an instance can do exactly what a spawned child can.
 enum Zygote {
     static let argument = "--zygote"
     /// The policy's filter as BPF, for the instances (made before confinement).
@@ -69,9 +69,7 @@ enum Zygote {
         _ = malloc_trim(0)
         do { try client.notify(.zygoteReady, [.int(Int64(preloaded))]) } catch { exit(71) }
         let nproc = policy.policy.limits.last { $0.resource == .nproc }.map { Int(clamping: $0.value) } ?? -1
-        serve(client, nproc: nproc) {
-            instance(state, swap: swap, runPart: runPart, client: client)
-        }
+        serve(client, nproc: nproc, state: state, swap: swap, runPart: runPart)
     }
 
     /// Swift's runtime builds some type metadata the first time a process needs
@@ -140,45 +138,46 @@ enum Zygote {
         return Int(n)
     }
 
-    /// The zygote's loop: fork on `spawnChild`, kill on `killChild`, report every
+    /// What an instance takes over from the zygote (set before the first fork).
+    nonisolated(unsafe) private static var forInstance: (state: LuaState, swap: Int32, runPart: Int32, client: RPCClient)?
+
+    /// The zygote's loop (`nse_zygote_serve`, in C: it must write no memory the
+    /// instances share): fork on `spawnChild`, kill on `killChild`, report every
     /// instance's end. Ends with the broker's connection (its instances die with it).
-    static func serve(_ client: RPCClient, nproc: Int, instance: () -> Never) -> Never {
-        var descriptors: [Int32] = []
-        var live: [pid_t: Int64] = [:]
-        do {
-            while true {
-                var status: Int32 = 0, cpu = 0, rss = 0
-                while true {
-                    let pid = nse_zygote_reap(&status, &cpu, &rss)
-                    guard pid > 0 else { break }
-                    if let id = live.removeValue(forKey: pid) {
-                        try client.notify(.childExited, [.int(id), .int(Int64(status)), .int(Int64(cpu)), .int(Int64(rss))])
+    static func serve(_ client: RPCClient, nproc: Int, state: LuaState, swap: Int32, runPart: Int32) -> Never {
+        // Nothing the broker sent may wait in the client: the loop reads the socket itself.
+        guard client.bufferedBytes == 0 else { exit(73) }
+        forInstance = (state, swap, runPart, client)
+        let spawn = IntegerFrameLayout(.spawnChild, integers: 1), kill = IntegerFrameLayout(.killChild, integers: 1)
+        let spawned = IntegerFrameLayout(.childSpawned, integers: 2), exited = IntegerFrameLayout(.childExited, integers: 4)
+        guard kill.bytes.count == spawn.bytes.count, kill.offsets == spawn.offsets else { exit(73) }
+        // The loop never returns, so these buffers outlive it.
+        spawn.bytes.withUnsafeBufferPointer { spawnBytes in
+            kill.bytes.withUnsafeBufferPointer { killBytes in
+                spawned.bytes.withUnsafeBufferPointer { spawnedBytes in
+                    exited.bytes.withUnsafeBufferPointer { exitedBytes in
+                        instanceFilter.withUnsafeBytes { filter in
+                            var wire = nse_zygote_wire(
+                                spawn: spawnBytes.baseAddress, kill: killBytes.baseAddress,
+                                request_size: spawn.bytes.count, request_value: spawn.offsets[0],
+                                spawned: spawnedBytes.baseAddress, spawned_size: spawned.bytes.count,
+                                spawned_values: (spawned.offsets[0], spawned.offsets[1]),
+                                exited: exitedBytes.baseAddress, exited_size: exited.bytes.count,
+                                exited_values: (exited.offsets[0], exited.offsets[1], exited.offsets[2], exited.offsets[3]))
+                            nse_zygote_serve(ChildMain.rpcFD, &wire, filter.baseAddress, filter.count, nproc, runInstance)
+                        }
                     }
                 }
-                guard let frame = try client.bufferedFrame() else {
-                    if nse_zygote_wait(ChildMain.rpcFD) == 1 { try client.receiveOnce(descriptors: &descriptors) }
-                    continue
-                }
-                guard !frame.isReply, (try? frame.validateArguments()) != nil, let id = frame.values[0].int else { exit(73) }
-                switch frame.request {
-                case .spawnChild:
-                    guard !descriptors.isEmpty else { exit(73) }
-                    let fd = descriptors.removeFirst()
-                    let pid = instanceFilter.withUnsafeBytes { nse_zygote_fork(fd, $0.baseAddress, $0.count, nproc) }
-                    if pid == 0 { client.restart(); instance() }
-                    let failed = errno
-                    close(fd)
-                    if pid > 0 { live[pid] = id }
-                    try client.notify(.childSpawned, [.int(id), .int(pid > 0 ? Int64(pid) : -Int64(failed))])
-                case .killChild:
-                    if let pid = live.first(where: { $0.value == id })?.key { kill(pid, SIGKILL) }
-                default:
-                    exit(73)
-                }
             }
-        } catch {
-            exit(0)
         }
+        exit(73) // not reached: nse_zygote_serve never returns
+    }
+
+    /// A new instance's start, once confined (on its own stack: see zygote.c).
+    private static let runInstance: @convention(c) () -> Void = {
+        guard let zygote = forInstance else { _exit(72) }
+        zygote.client.restart()
+        instance(zygote.state, swap: zygote.swap, runPart: zygote.runPart, client: zygote.client)
     }
 
     /// In a forked instance (already confined): the broker's hello on the new

@@ -94,24 +94,6 @@ public struct FileDescriptor: ~Copyable, Sendable {
         }
     }
 
-    /// Reads up to `max` bytes, blocking, and appends the descriptors that came
-    /// with them (close-on-exec; the caller owns them). Empty at end of stream.
-    public func read(max: Int, descriptors: inout [Int32]) throws -> [UInt8] {
-        var fds = [Int32](repeating: -1, count: 8)
-        var count: Int32 = 0
-        var failure: SystemError?
-        // Uninitialised, as in read(max:): the zygote reads here between forks,
-        // and every page it writes after a fork is a copy.
-        let buf = [UInt8](unsafeUninitializedCapacity: max) { p, n in
-            do {
-                n = try syscall("recvmsg") { nse_recv_with_fds(raw, p.baseAddress, p.count, &fds, 8, &count) }
-            } catch { failure = (error as? SystemError) ?? SystemError("recvmsg", errno: EIO); n = 0 }
-        }
-        if let failure { throw failure }
-        descriptors += fds.prefix(Int(count))
-        return buf
-    }
-
     /// Writes all of `bytes`, blocking (for blocking descriptors only).
     public func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0

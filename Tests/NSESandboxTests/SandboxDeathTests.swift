@@ -456,7 +456,7 @@ func shippedPolicyKillsForbiddenCall(_ name: String) async throws {
 /// Like `sandboxed`, but confined as a zygote confines an instance: the grandchild
 /// applies the zygote's variant of the policy, then forks with `nse_zygote_fork`
 /// (the instance stacks the policy's own filter, exported before), and `body` runs
-/// in the instance. The grandchild exits with the instance's exit code, or with
+/// in the instance, on the instance's own stack as the zygote's loop starts it. The grandchild exits with the instance's exit code, or with
 /// 100 + its signal (so a zygote killed by its own call is not mistaken for it).
 /// `name`: what the broker would write first on the instance's socket (nil: the
 /// socket is closed instead, with nothing written; otherwise it stays open).
@@ -468,8 +468,11 @@ func forkedFromZygote(_ policyText: String, name: [UInt8]? = Array("instance".ut
         guard write(peer, name, name.count) == name.count else { _exit(97) }
     }
     sandboxedAsZygote(policyText, prelude: prelude) { filter, socket, _ in
-        let pid = filter.withUnsafeBytes { nse_zygote_fork(socket, $0.baseAddress, $0.count, 0) }
-        if pid == 0 { body() }
+        let pid = withoutActuallyEscaping(body) { body in
+            instanceBody = body
+            defer { instanceBody = nil }
+            return filter.withUnsafeBytes { nse_zygote_fork(socket, $0.baseAddress, $0.count, 0, runInstanceBody) }
+        }
         guard pid > 0 else { _exit(98) }
         var status: Int32 = 0
         while wait4(pid, &status, 0, nil) == -1 { if errno != EINTR { _exit(95) } }
@@ -477,6 +480,10 @@ func forkedFromZygote(_ policyText: String, name: [UInt8]? = Array("instance".ut
         _exit(100 + (status & 0x7f))
     }
 }
+
+/// The instance's `body` for `forkedFromZygote` (the forked instance runs it).
+nonisolated(unsafe) private var instanceBody: (() -> Never)?
+private let runInstanceBody: @convention(c) () -> Void = { instanceBody?() ?? _exit(99) }
 
 /// Forks; the single-threaded child exports the policy's filter, makes a socket
 /// for an instance, applies the zygote's confinement (exit 92 if any fails) and

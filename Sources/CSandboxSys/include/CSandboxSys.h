@@ -3,6 +3,7 @@
 #ifndef NSEBOX_CSANDBOXSYS_H
 #define NSEBOX_CSANDBOXSYS_H
 #include <sys/types.h>
+#include <stdint.h>
 
 /** How to start a sandboxed child. */
 typedef struct {
@@ -47,27 +48,43 @@ int nse_isolate(const char **step);
 
 /** sendmsg(2) of `len` bytes with `fd` attached (SCM_RIGHTS). As sendmsg. */
 ssize_t nse_send_with_fd(int sock, const void *buf, size_t len, int fd);
-/** recvmsg(2) into `buf`; descriptors that came with the bytes (close-on-exec)
- *  go to `fds` (at most `max_fds`, the rest closed), their count to *nfds. */
-ssize_t nse_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int max_fds, int *nfds);
-/** Installs a SIGCHLD handler and blocks SIGCHLD (it is let in by nse_zygote_wait). */
+/** Installs a SIGCHLD handler and blocks SIGCHLD (nse_zygote_serve lets it in
+ *  while it waits). */
 int nse_zygote_prepare(void);
-/** Waits until `fd` is readable (1) or a child changed state (0); -1 on error. */
-int nse_zygote_wait(int fd);
-/** Forks an instance. In the parent: the pid, or -1. In the child: 0, once it
- *  holds `rpc_fd` as fd 3 (and no other copy), has read its name from it (see
- *  NSE_NAME_BYTES) and taken it, dies with its parent, has
- *  RLIMIT_NPROC `nproc` (unless negative), and has stacked `filter` (a seccomp
- *  BPF program of `filter_len` bytes) on the zygote's; it exits with 70 if any
- *  of that fails. */
-pid_t nse_zygote_fork(int rpc_fd, const void *filter, size_t filter_len, long nproc);
+/** The frames the zygote's loop reads and writes, as NSEWire lays them out
+ *  (IntegerFrameLayout): the commands it takes, spawnChild and killChild (the
+ *  instance's id; the request id is not looked at), and what it says,
+ *  childSpawned (id, pid or -errno) and childExited (id, wait status, CPU
+ *  microseconds, peak resident KiB). `*_values`: where each integer's 8
+ *  big-endian bytes begin. */
+struct nse_zygote_wire {
+    const uint8_t *spawn, *kill;
+    size_t request_size, request_value;
+    const uint8_t *spawned;
+    size_t spawned_size, spawned_values[2];
+    const uint8_t *exited;
+    size_t exited_size, exited_values[4];
+};
+/** The zygote's loop on its socket `rpc_fd`, until the broker closes it (then it
+ *  exits 0; 73 on a command it does not know, 72 without memory): a spawnChild
+ *  takes the next socket that came with the commands and forks an instance on
+ *  it (as nse_zygote_fork), a killChild kills one, and the end of each is
+ *  reported. It writes no memory an instance shares (see zygote.c). Never
+ *  returns. */
+_Noreturn void nse_zygote_serve(int rpc_fd, const struct nse_zygote_wire *wire, const void *filter,
+                                size_t filter_len, long nproc, void (*instance)(void));
+/** Forks an instance that starts, on a stack of its own, once it holds
+ *  `rpc_fd` as fd 3 (and no other copy of it), has read its name from it
+ *  (NSE_NAME_BYTES) and taken it, dies with its parent, has RLIMIT_NPROC `nproc`
+ *  (unless negative), and has stacked `filter` (a seccomp BPF program of
+ *  `filter_len` bytes) on the zygote's: then it runs `instance`, which must not
+ *  return; it exits with 70 if any of that fails. Returns the pid, or -1 with
+ *  errno. */
+pid_t nse_zygote_fork(int rpc_fd, const void *filter, size_t filter_len, long nproc, void (*instance)(void));
 /** An instance's first bytes on its socket: its name (what ps shows), padded with
  *  NULs. It reads them before anything else, and exits quietly if the socket
  *  ends first (an instance forked ahead of a job that never came). */
 #define NSE_NAME_BYTES 16
-/** wait4(-1, WNOHANG): a pid that ended (0 if none, -1 with errno), with its
- *  status, CPU microseconds and peak resident KiB. */
-pid_t nse_zygote_reap(int *status, long *cpu_us, long *maxrss_kib);
 /** Puts an anonymous copy of the program's code, on 2 MiB pages where the kernel
  *  has them, in place of its file-backed pages (the whole 2 MiB pages of the
  *  executable segment). A process forked afterwards shares those pages through a
