@@ -254,15 +254,15 @@ static void reap(struct loop *l) {
     }
 }
 
-/* One command from the broker (a frame laid out as `wire->spawn` or
- * `wire->kill`, its request id aside); anything else ends the zygote. */
+/* One command from the broker (a frame laid out as `wire->request`, with its
+ * op or `wire->kill_op`, its request id aside); anything else ends the zygote. */
 static void handle(struct loop *l, const uint8_t *frame) {
     const struct nse_zygote_wire *w = l->wire;
     size_t value = w->request_value;
-    int spawn = frame[4] == w->spawn[4] && memcmp(frame + 9, w->spawn + 9, value - 9) == 0;
-    int kill = frame[4] == w->kill[4] && memcmp(frame + 9, w->kill + 9, value - 9) == 0;
+    /* Bytes 5 to 8 are the request id; the value's tag comes after. */
+    if (memcmp(frame + 9, w->request + 9, value - 9) != 0) quit(73);
     int64_t id = get_int(frame + value);
-    if (spawn) {
+    if (frame[4] == w->request[4]) {
         if (l->fd_count == 0) quit(73); /* a spawn without its socket */
         int fd = l->fds[l->fd_head];
         l->fd_head = (l->fd_head + 1) % FDS_MAX;
@@ -276,7 +276,7 @@ static void handle(struct loop *l, const uint8_t *frame) {
         }
         int64_t values[2] = { id, pid };
         say(l, l->spawned, w->spawned_size, w->spawned_values, values, 2);
-    } else if (kill) {
+    } else if (frame[4] == w->kill_op) {
         for (size_t i = 0; i < l->live_count; i++) {
             if (l->live[i].id == id) sys(SYS_kill, l->live[i].pid, SIGKILL, 0, 0, 0);
         }
@@ -320,7 +320,7 @@ static _Noreturn void serve(struct loop *l) {
         reap(l);
         while (l->in_end - l->in_start >= 4) {
             const uint8_t *frame = l->in + l->in_start;
-            if (memcmp(frame, l->wire->spawn, 4) != 0) quit(73); /* not a command's length */
+            if (memcmp(frame, l->wire->request, 4) != 0) quit(73); /* not a command's length */
             if (l->in_end - l->in_start < size) break;
             handle(l, frame);
             l->in_start += size;

@@ -148,24 +148,21 @@ enum Zygote {
         // Nothing the broker sent may wait in the client: the loop reads the socket itself.
         guard client.bufferedBytes == 0 else { exit(73) }
         forInstance = (state, swap, runPart, client)
-        let spawn = IntegerFrameLayout(.spawnChild, integers: 1), kill = IntegerFrameLayout(.killChild, integers: 1)
+        let request = IntegerFrameLayout(.spawnChild, integers: 1)  // killChild's differs only by its op
         let spawned = IntegerFrameLayout(.childSpawned, integers: 2), exited = IntegerFrameLayout(.childExited, integers: 4)
-        guard kill.bytes.count == spawn.bytes.count, kill.offsets == spawn.offsets else { exit(73) }
         // The loop never returns, so these buffers outlive it.
-        spawn.bytes.withUnsafeBufferPointer { spawnBytes in
-            kill.bytes.withUnsafeBufferPointer { killBytes in
-                spawned.bytes.withUnsafeBufferPointer { spawnedBytes in
-                    exited.bytes.withUnsafeBufferPointer { exitedBytes in
-                        instanceFilter.withUnsafeBytes { filter in
-                            var wire = nse_zygote_wire(
-                                spawn: spawnBytes.baseAddress, kill: killBytes.baseAddress,
-                                request_size: spawn.bytes.count, request_value: spawn.offsets[0],
-                                spawned: spawnedBytes.baseAddress, spawned_size: spawned.bytes.count,
-                                spawned_values: (spawned.offsets[0], spawned.offsets[1]),
-                                exited: exitedBytes.baseAddress, exited_size: exited.bytes.count,
-                                exited_values: (exited.offsets[0], exited.offsets[1], exited.offsets[2], exited.offsets[3]))
-                            nse_zygote_serve(ChildMain.rpcFD, &wire, filter.baseAddress, filter.count, nproc, runInstance)
-                        }
+        request.bytes.withUnsafeBufferPointer { requestBytes in
+            spawned.bytes.withUnsafeBufferPointer { spawnedBytes in
+                exited.bytes.withUnsafeBufferPointer { exitedBytes in
+                    instanceFilter.withUnsafeBytes { filter in
+                        var wire = nse_zygote_wire(
+                            request: requestBytes.baseAddress, request_size: request.bytes.count,
+                            request_value: request.offsets[0], kill_op: Op.killChild.rawValue,
+                            spawned: spawnedBytes.baseAddress, spawned_size: spawned.bytes.count,
+                            spawned_values: (spawned.offsets[0], spawned.offsets[1]),
+                            exited: exitedBytes.baseAddress, exited_size: exited.bytes.count,
+                            exited_values: (exited.offsets[0], exited.offsets[1], exited.offsets[2], exited.offsets[3]))
+                        nse_zygote_serve(ChildMain.rpcFD, &wire, filter.baseAddress, filter.count, nproc, runInstance)
                     }
                 }
             }

@@ -8,18 +8,11 @@ public struct IntegerFrameLayout: Sendable {
     public let offsets: [Int]
 
     public init(_ op: Op, integers count: Int) {
-        // Each integer is found by its own marker value; the frame is then
-        // encoded again with zeros (the same length: an integer's size is fixed).
-        let marker: Int64 = 0x0102_0304_0506_0708
-        let markerBytes: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
-        var offsets: [Int] = []
-        for i in 0..<count {
-            let values = (0..<count).map { Value.int($0 == i ? marker : 0) }
-            let bytes = Frame(op, values).encoded()
-            let at = (0...(bytes.count - 8)).last { Array(bytes[$0..<($0 + 8)]) == markerBytes }!
-            offsets.append(at)
-        }
-        self.bytes = Frame(op, Array(repeating: .int(0), count: count)).encoded()
-        self.offsets = offsets
+        // An integer's encoding is a fixed size, its 8 bytes last.
+        var one: [UInt8] = []
+        Value.int(0).encode(into: &one)
+        let header = Frame(op).encoded().count
+        bytes = Frame(op, Array(repeating: .int(0), count: count)).encoded()
+        offsets = (0..<count).map { header + $0 * one.count + one.count - 8 }
     }
 }

@@ -35,4 +35,13 @@ struct IntegerFrameLayoutTests {
         #expect(Array(sent[9..<layout.offsets[0]]) == Array(layout.bytes[9..<layout.offsets[0]]))
         #expect(Array(sent[layout.offsets[0]...]) == [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88])
     }
+
+    /// The loop reads killChild by spawnChild's layout and killChild's op.
+    @Test func killChildDiffersFromSpawnChildOnlyByItsOp() {
+        let spawn = IntegerFrameLayout(.spawnChild, integers: 1), kill = IntegerFrameLayout(.killChild, integers: 1)
+        var expected = spawn.bytes
+        expected[4] = Op.killChild.rawValue
+        #expect(kill.bytes == expected)
+        #expect(kill.offsets == spawn.offsets)
+    }
 }

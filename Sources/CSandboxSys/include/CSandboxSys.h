@@ -52,14 +52,15 @@ ssize_t nse_send_with_fd(int sock, const void *buf, size_t len, int fd);
  *  while it waits). */
 int nse_zygote_prepare(void);
 /** The frames the zygote's loop reads and writes, as NSEWire lays them out
- *  (IntegerFrameLayout): the commands it takes, spawnChild and killChild (the
- *  instance's id; the request id is not looked at), and what it says,
- *  childSpawned (id, pid or -errno) and childExited (id, wait status, CPU
- *  microseconds, peak resident KiB). `*_values`: where each integer's 8
- *  big-endian bytes begin. */
+ *  (IntegerFrameLayout): the commands it takes, spawnChild (`request`'s layout)
+ *  and killChild (the same but for its op, `kill_op`), each with the instance's
+ *  id (the request id is not looked at), and what it says, childSpawned (id,
+ *  pid or -errno) and childExited (id, wait status, CPU microseconds, peak
+ *  resident KiB). `*_values`: where each integer's 8 big-endian bytes begin. */
 struct nse_zygote_wire {
-    const uint8_t *spawn, *kill;
+    const uint8_t *request;
     size_t request_size, request_value;
+    uint8_t kill_op;
     const uint8_t *spawned;
     size_t spawned_size, spawned_values[2];
     const uint8_t *exited;
