@@ -109,6 +109,9 @@ final class ConformanceServices {
 /// value that only drifts with time and is equal in both nmap runs is equal in
 /// nsebox's too).
 private func runGroup(_ group: ScanGroup, outputDirectory: URL?) throws -> GroupComparison {
+    // snmp-interfaces lists the machine's interfaces: none may come or go meanwhile.
+    let interfaces = group.scripts.contains("snmp-interfaces") ? InterfacesLock(exclusive: true) : nil
+    defer { withExtendedLifetime(interfaces) {} }
     let first = try runNmap(group.arguments, timeout: 240)
     var ours: RunResult
     var timedOut = false

@@ -12,6 +12,8 @@ final class NamespaceHost {
     let localAddress: String
     private var listener: ChildProcess?
     private let scratch: URL
+    /// Held while its interfaces exist (released after deinit's clean-up).
+    private let interfaces = InterfacesLock(exclusive: false)
 
     init() throws {
         let tag = Int(getpid()) % 10_000 * 10 + Int.random(in: 0..<10)
@@ -96,6 +98,8 @@ final class RoutedHost {
     private let subnet: String
     private var listener: ChildProcess?
     private let scratch: URL
+    /// Held while its interfaces exist (released after deinit's clean-up).
+    private let interfaces = InterfacesLock(exclusive: false)
 
     init() throws {
         let tag = Int(getpid()) % 10_000 * 10 + Int.random(in: 0..<10)

@@ -290,3 +290,21 @@ func reportDifferences(expected: [String], actual: [String]) -> [String] {
     }
     return differences
 }
+
+/// The machine's list of network interfaces, which some tests change and
+/// others report: a test that adds interfaces (a network namespace and its veth
+/// pair) holds this shared while they exist; a scan whose results list the
+/// machine's interfaces (snmp-interfaces, in the conformance suite) holds it
+/// exclusive, so that nmap's runs and nsebox's see the same list. A file lock:
+/// the two are in different test targets. Released when the value goes away.
+final class InterfacesLock {
+    private let fd: Int32
+
+    init(exclusive: Bool) {
+        fd = open("/tmp/nsebox-tests-interfaces.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        // Without the file, no lock: the tests still run, as before.
+        while fd >= 0 && flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 && errno == EINTR {}
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+}
