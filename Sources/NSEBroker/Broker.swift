@@ -469,9 +469,13 @@ public final class Broker {
         guard let pair = try? SocketPair() else { return nil }
         let ends = pair.wrapped { NetSocket.Handle($0) }
         let entry = Forked(id: zygote.newInstanceID(), socket: ends.broker)
-        zygote.spawn(entry.id, socket: ends.child) { [weak self] pid in
+        // Unowned, as the zygote's own reference to the broker: the zygote keeps
+        // this callback, and the broker keeps the zygote. (A weak reference
+        // would give the broker a side table, which every session's reference
+        // to it would then go through.)
+        zygote.spawn(entry.id, socket: ends.child) { [unowned self] pid in
             entry.pid = pid
-            if pid == nil { self?.pool.removeAll { $0 === entry } }
+            if pid == nil { pool.removeAll { $0 === entry } }
             entry.onFork?(pid)
         }
         return entry
@@ -511,7 +515,7 @@ public final class Broker {
         if let pid = entry.pid {
             session.forked(pid: pid, failure: nil)
         } else {
-            entry.onFork = { [weak session, unowned zygote] pid in session?.forked(pid: pid, failure: zygote.failure) }
+            entry.onFork = { [link = session.link, unowned zygote] pid in link.session?.forked(pid: pid, failure: zygote.failure) }
         }
     }
 

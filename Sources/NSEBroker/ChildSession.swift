@@ -10,7 +10,10 @@ import NSEWire
 /// below for the session's state. A child that fails any check is killed and
 /// reported; the broker carries on.
 final class ChildSession {
-    enum State { case starting, running, finished }
+    enum State {
+        case starting, running, finished
+        var bit: UInt8 { switch self { case .starting: 1; case .running: 2; case .finished: 4 } }
+    }
 
     /// Which requests a child may send in which state (OpenSSH's monitor table).
     static let permitted: [Op: Set<State>] = {
@@ -25,6 +28,13 @@ final class ChildSession {
             t[op] = [.running]
         }
         return t
+    }()
+    /// `permitted` by message number, one bit per state: what every request is
+    /// checked against (a dictionary lookup per request cost more than the check).
+    static let permittedStates: [UInt8] = {
+        var mask = [UInt8](repeating: 0, count: 256)
+        for (op, states) in permitted { for st in states { mask[Int(op.rawValue)] |= st.bit } }
+        return mask
     }()
 
     static let maxSocketRecords = 4096
@@ -72,6 +82,8 @@ final class ChildSession {
     /// The seed of the child's random stream: recorded in the audit log, and in a
     /// replay the recorded one, so the script draws the same numbers.
     private let randomSeed: [UInt8]
+    /// How callbacks reach this session: cut by deinit.
+    let link = SessionLink()
 
     /// When the broker began to spawn the child, or started a staged one's job
     /// (NSEBOX_BROKER_STATS measures from it).
@@ -102,13 +114,14 @@ final class ChildSession {
             replay = nil
             randomSeed = Self.freshSeed()
         }
+        link.session = self
         do { try self.rpc.fd.setNonBlocking() } catch { failure = ("crashed", "\(error)") }
         outbox += hello
         flush()
         if !staged { activate(spawnTime: spawnTime) }
         if case .spawned = process { begin() }
         if let replay {
-            replay.onDepart = { [weak self] message in self?.departed(message) }
+            replay.onDepart = { [link] message in link.session?.departed(message) }
             let sha = AuditLog.sha256Hex(job.source[...])
             if let recorded = replay.recorded, recorded.scriptSHA256 != sha {
                 replay.depart("file is not the one recorded (its SHA-256 is \(sha), the recording's \(recorded.scriptSHA256))")
@@ -116,8 +129,11 @@ final class ChildSession {
         }
     }
 
-    /// Called once, at the first message the instance sends after its job started
-    /// (the broker readies the next instance then, not while this one starts).
+    deinit { link.session = nil }
+
+    /// Called once, when the first message the instance sends after its job started
+    /// has been handled (the broker readies the next instance then, not while this
+    /// one starts).
     var onRunning: (() -> Void)?
 
     /// Starts the job: its timers, and for a forked instance its `run` at once
@@ -127,16 +143,16 @@ final class ChildSession {
         activated = true
         self.spawnTime = spawnTime
         if let limit = job.timeout {
-            timeoutTimer = broker.reactor.after(limit) { [weak self] in
-                guard let self, !self.closed else { return }
+            timeoutTimer = broker.reactor.after(limit) { [link] in
+                guard let self = link.session, !self.closed else { return }
                 self.failure = ("timeout", "timed out after \(limit) seconds")
                 self.process.kill()
                 self.childGone()
             }
         }
         if let wall = job.rights.wallSeconds {
-            wallTimer = broker.reactor.after(wall) { [weak self] in
-                guard let self, !self.closed else { return }
+            wallTimer = broker.reactor.after(wall) { [link] in
+                guard let self = link.session, !self.closed else { return }
                 self.deny("ran for the policy's wall-time limit of \(Int(wall)) s and was ended")
                 self.failure = ("denied", "nsebox policy: the script ran for its wall-time limit of \(Int(wall)) s and was ended")
                 self.process.kill()
@@ -265,10 +281,11 @@ final class ChildSession {
     }
 
     private func handle(_ frame: Frame) throws {
-        if sentRun, let running = onRunning {
-            onRunning = nil
-            running()
-        }
+        // After this message is handled and its reply written: the fork that
+        // readying the next instance asks for must not delay this one's answer.
+        let running = sentRun ? onRunning : nil
+        if running != nil { onRunning = nil }
+        defer { running?() }
         guard !frame.isReply, let op = frame.request, op.sender == .child else {
             let name = frame.request.map { "\($0)" } ?? "?"
             let who = frame.request?.sender == .zygote ? "the zygote" : "the broker"
@@ -276,7 +293,7 @@ final class ChildSession {
         }
         try frame.validateArguments()
         broker.requestCounts[Int(op.rawValue)] += 1
-        guard ChildSession.permitted[op]?.contains(state) == true else {
+        guard ChildSession.permittedStates[Int(op.rawValue)] & state.bit != 0 else {
             return violation("protocol violation: \(op) is not permitted while the child is \(state)")
         }
         if op.expectsReply {
@@ -287,7 +304,7 @@ final class ChildSession {
         }
         let v = frame.values
         let id = frame.requestID
-        let answer: ([Value]) -> Void = { [weak self] values in self?.reply(op, id, values) }
+        let answer: ([Value]) -> Void = { [link] values in link.session?.reply(op, id, values) }
         switch op {
         case .helloAck:
             guard v[0].int == WireLimits.protocolVersion else {
@@ -324,14 +341,14 @@ final class ChildSession {
                 return answer([.none, .string("nsebox policy: the limit of \(limit) bytes received is used up")])
             }
             let id = v[0].int ?? -1
-            s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1)) { [weak self] values in
+            s.receive(mode: mode, count: Int(clamping: v[2].int ?? 1)) { [link] values in
                 if values.count > 1, case .bytes(let data) = values[1] {
-                    self?.bytesReceived += UInt64(data.count)
+                    link.session?.bytesReceived += UInt64(data.count)
                     if values[0] == .bool(true) {
-                        self?.audit("receive", [("socket", .int(id)), ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
+                        link.session?.audit("receive", [("socket", .int(id)), ("bytes", .int(Int64(data.count))), ("data", .bytes(data[...]))])
                     } else {
                         // No bytes: the error the script gets ("EOF", "TIMEOUT", ...).
-                        self?.audit("receive", [("socket", .int(id)), ("bytes", .int(0)),
+                        link.session?.audit("receive", [("socket", .int(id)), ("bytes", .int(0)),
                                                 ("result", .string(String(decoding: data, as: UTF8.self)))])
                     }
                 }
@@ -355,9 +372,9 @@ final class ChildSession {
             s.timeoutMs = Int(clamping: max(-1, v[1].int ?? 30_000))
         case .reconnectSSL:
             guard let s = socket(v[0]) else { return }
-            s.startTLS { [weak self] values in
-                if values.first == .bool(true) { self?.auditTLS(s) } else {
-                    self?.audit("tls", [("socket", .int(s.id)), ("result", .string(values.count > 1 ? values[1].text ?? "ERROR" : "ERROR"))])
+            s.startTLS { [link] values in
+                if values.first == .bool(true) { link.session?.auditTLS(s) } else {
+                    link.session?.audit("tls", [("socket", .int(s.id)), ("result", .string(values.count > 1 ? values[1].text ?? "ERROR" : "ERROR"))])
                 }
                 answer(values)
             }
@@ -427,8 +444,8 @@ final class ChildSession {
         case .resolve:
             let name = v[0].text ?? "", family = v[1].text ?? ""
             guard !name.isEmpty, name.utf8.count < 256 else { return answer([.bool(false), .string("Failed to resolve")]) }
-            let resolved: ([String]) -> Void = { [weak self] addresses in
-                self?.audit("resolve", [("name", .string(name)), ("family", .string(family)),
+            let resolved: ([String]) -> Void = { [link] addresses in
+                link.session?.audit("resolve", [("name", .string(name)), ("family", .string(family)),
                                         ("addresses", .string(addresses.joined(separator: " ")))])
                 if addresses.isEmpty { answer([.bool(false), .string("Failed to resolve")]) }
                 else { answer([.bool(true), .array(addresses.map { .string($0) })]) }
@@ -539,8 +556,8 @@ final class ChildSession {
             audit("pcap_open", [("socket", .int(id)), ("device", .string(device)), ("snaplen", .int(Int64(snaplen))),
                                 ("promisc", .bool(promisc)), ("bpf", .string(bpf)), ("filter", .string(filter))])
             if broker.audit != nil {
-                c.onDeliver = { [weak self] p in
-                    self?.audit("packet", [("socket", .int(id)), ("length", .int(Int64(p.length))),
+                c.onDeliver = { [link] p in
+                    link.session?.audit("packet", [("socket", .int(id)), ("length", .int(Int64(p.length))),
                                            ("bytes", .int(Int64(p.layer2.count + p.layer3.count))),
                                            ("link_header", .int(Int64(p.layer2.count))),
                                            ("data", .bytes((p.layer2 + p.layer3)[...])), ("time", .double(p.time))])
@@ -694,13 +711,13 @@ final class ChildSession {
         }
         s.serverName = serverName(host: host, address: address)
         let id = s.id
-        s.connect(to: sa, from: local, udp: proto == "udp", tls: proto == "ssl") { [weak self] values in
+        s.connect(to: sa, from: local, udp: proto == "udp", tls: proto == "ssl") { [link] values in
             // Recorded before the script learns the result.
             let result = values.first == .bool(true) ? "ok" : (values.count > 1 ? values[1].text ?? "error" : "error")
-            self?.audit("connect", [("socket", .int(id)), ("protocol", .string(proto)),
+            link.session?.audit("connect", [("socket", .int(id)), ("protocol", .string(proto)),
                                     ("source", .string(s.localAddress ?? "")),
                                     ("destination", .string(Self.endpoint(address, port))), ("result", .string(result))])
-            if result == "ok" { self?.auditTLS(s) }
+            if result == "ok" { link.session?.auditTLS(s) }
             reply(values)
         }
     }
@@ -765,8 +782,8 @@ final class ChildSession {
         guard events != watched else { return }
         watched = events
         guard !events.isEmpty else { return broker.reactor.unwatch(rpc.raw) }
-        broker.reactor.watch(rpc.raw, events) { [weak self] r, w, hup in
-            guard let self else { return }
+        broker.reactor.watch(rpc.raw, events) { [link] r, w, hup in
+            guard let self = link.session else { return }
             if r || hup { self.readable() }
             if w && !self.closed { self.flush() }
         }

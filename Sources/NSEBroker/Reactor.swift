@@ -18,12 +18,20 @@ public final class Reactor {
     }
     public typealias Handler = (_ readable: Bool, _ writable: Bool, _ hangup: Bool) -> Void
 
-    private struct Watch { var events: Events; var handler: Handler }
-    private var watches: [Int32: Watch] = [:]
+    /// What poll(2) is given, kept from round to round (a watch changes it in
+    /// place), with each entry's handler at the same index and each descriptor's
+    /// index in `slot`.
+    private var pollfds: [pollfd] = []
+    private var handlers: [Handler] = []
+    private var slot: [Int32: Int] = [:]
+    /// The descriptors one round found ready, and what for (kept for its capacity).
+    private var ready: [(fd: Int32, revents: Int16)] = []
     private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
     /// The timers by deadline (a binary min-heap); a cancelled one stays until it
     /// comes to the top, where it is dropped.
     private var due: [(deadline: Double, id: Int)] = []
+    /// How many entries of `due` are cancelled timers: none, and the top needs no look-up.
+    private var cancelledInDue = 0
     private var nextTimer = 1
     private var stopped = false
 
@@ -37,14 +45,31 @@ public final class Reactor {
 
     /// Calls `handler` whenever `fd` is ready for `events`. Replaces an earlier watch.
     public func watch(_ fd: Int32, _ events: Events, _ handler: @escaping Handler) {
-        watches[fd] = Watch(events: events, handler: handler)
+        if let i = slot[fd] {
+            pollfds[i].events = events.rawValue
+            handlers[i] = handler
+        } else {
+            slot[fd] = pollfds.count
+            pollfds.append(pollfd(fd: fd, events: events.rawValue, revents: 0))
+            handlers.append(handler)
+        }
     }
 
     public func setEvents(_ fd: Int32, _ events: Events) {
-        watches[fd]?.events = events
+        if let i = slot[fd] { pollfds[i].events = events.rawValue }
     }
 
-    public func unwatch(_ fd: Int32) { watches[fd] = nil }
+    public func unwatch(_ fd: Int32) {
+        guard let i = slot.removeValue(forKey: fd) else { return }
+        let last = pollfds.count - 1
+        if i != last {
+            pollfds[i] = pollfds[last]
+            handlers[i] = handlers[last]
+            slot[pollfds[i].fd] = i
+        }
+        pollfds.removeLast()
+        handlers.removeLast()
+    }
 
     @discardableResult
     public func after(_ seconds: Double, _ fire: @escaping () -> Void) -> Int {
@@ -58,12 +83,13 @@ public final class Reactor {
     }
 
     public func cancel(_ timer: Int?) {
-        guard let t = timer else { return }
-        timers[t] = nil
+        guard let t = timer, timers.removeValue(forKey: t) != nil else { return }
+        cancelledInDue += 1
         // Cancelled entries wait in the heap until they reach its top; when they
         // are most of it (a timeout per socket call), it is rebuilt.
         if due.count > 64 && due.count > 4 * timers.count {
             due = timers.map { (deadline: $0.value.deadline, id: $0.key) }.sorted { $0.deadline < $1.deadline }
+            cancelledInDue = 0
         }
     }
 
@@ -82,29 +108,33 @@ public final class Reactor {
 
     func runOnce() {
         fireDueTimers()
-        var fds = watches.map { pollfd(fd: $0.key, events: $0.value.events.rawValue, revents: 0) }
         let timeout = nextTimeoutMillis()
         var n: Int32 = 0
         if spinMicros > 0 && timeout != 0 {
             // Looks again without sleeping until something is ready or the spin is over.
             let deadline = Reactor.now() + Double(spinMicros) / 1e6
             repeat {
-                n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), 0) }
+                n = pollfds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), 0) }
             } while n == 0 && Reactor.now() < deadline
         }
-        if n == 0 { n = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) } }
+        if n == 0 { n = pollfds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) } }
         if n < 0 {
             if errno == EINTR { return }
             fatalError("poll: \(SystemError("poll", errno: errno))")
         }
         if n > 0 {
-            for p in fds where p.revents != 0 {
+            // Handlers change the watches: the ready ones are noted first.
+            var found = ready
+            ready = []
+            found.removeAll(keepingCapacity: true)
+            for p in pollfds where p.revents != 0 { found.append((p.fd, p.revents)) }
+            for (fd, r) in found {
                 // A handler may have removed or replaced another watch: look it up again.
-                guard let w = watches[p.fd] else { continue }
-                let r = p.revents
-                w.handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
-                          r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
+                guard let i = slot[fd] else { continue }
+                handlers[i](r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
+                            r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
             }
+            ready = found
         }
         fireDueTimers()
     }
@@ -119,6 +149,8 @@ public final class Reactor {
     /// Fires the timers whose deadline has passed, earliest first. One that a
     /// handler adds with no delay waits for the next round.
     private func fireDueTimers() {
+        dropCancelled()
+        if due.isEmpty { return }
         let now = Reactor.now()
         while true {
             dropCancelled()
@@ -129,7 +161,10 @@ public final class Reactor {
     }
 
     private func dropCancelled() {
-        while let top = due.first, timers[top.id] == nil { popTop() }
+        while cancelledInDue > 0, let top = due.first, timers[top.id] == nil {
+            popTop()
+            cancelledInDue -= 1
+        }
     }
 
     private func popTop() {

@@ -34,14 +34,14 @@ final class RPCClient {
     func request(_ op: Op, _ values: [Value]) throws -> UInt32 {
         let id = nextID
         nextID = nextID == UInt32.max ? 1 : nextID + 1
-        held += Frame(op, requestID: id, values).encoded()
+        Frame(op, requestID: id, values).encode(into: &held)
         try flush()
         return id
     }
 
     /// Sends a message that gets no reply (held, for the ops in `holdable`).
     func notify(_ op: Op, _ values: [Value]) throws {
-        held += Frame(op, values).encoded()
+        Frame(op, values).encode(into: &held)
         if !RPCClient.holdable.contains(op) { try flush() }
     }
 

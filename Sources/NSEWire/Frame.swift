@@ -33,7 +33,8 @@ public struct Frame: Equatable, Sendable {
     /// once the body is: one buffer, no copy).
     public func encode(into out: inout [UInt8]) {
         let at = out.count
-        out.append(contentsOf: [0, 0, 0, 0, op] as [UInt8])
+        for _ in 0..<4 { out.append(0) }
+        out.append(op)
         out.appendBigEndian(requestID)
         for v in values { v.encode(into: &out) }
         let length = UInt32(out.count - at - 4)
