@@ -35,7 +35,10 @@ public final class AuditLog {
 
     private let file: AuditFile?
     private var seq: UInt64 = 0
-    private var prev = String(repeating: "0", count: 64)
+    /// The previous line's SHA-256 in hex, as the next line's `prev` has it.
+    private var prev = [UInt8](repeating: UInt8(ascii: "0"), count: 64)
+    /// The line being built (kept for its capacity: a record is made for every send and receive).
+    private var line: [UInt8] = []
     public let path: String?
     /// Sees every record as it is written (`--script-trace` prints a transcript).
     public var tap: ((_ event: String, _ instance: String, _ script: String, _ target: String,
@@ -52,21 +55,42 @@ public final class AuditLog {
     /// killed afterwards still leaves it in the file. The
     /// line is built as bytes: a record is made for every send and receive.
     public func record(_ event: String, instance: String, script: String, target: String, _ fields: [(String, Field)] = []) {
-        tap?(event, instance, script, target, fields)
+        record(event, from: Source(instance: instance, script: script, target: target), fields)
+    }
+
+    /// Who a record is about: an instance, its script and its target, their
+    /// part of the line made once (a session makes one and uses it for all of
+    /// its records).
+    public struct Source {
+        public let instance: String, script: String, target: String
+        let encoded: [UInt8]
+        public init(instance: String, script: String, target: String) {
+            self.instance = instance
+            self.script = script
+            self.target = target
+            var out = AuditLog.instanceKey
+            AuditLog.quote(instance, into: &out)
+            out += AuditLog.scriptKey
+            AuditLog.quote(script, into: &out)
+            out += AuditLog.targetKey
+            AuditLog.quote(target, into: &out)
+            encoded = out
+        }
+    }
+
+    public func record(_ event: String, from source: Source, _ fields: [(String, Field)] = []) {
+        tap?(event, source.instance, source.script, source.target, fields)
         guard path != nil else { return }
         seq += 1
-        var line: [UInt8] = []
+        var line = self.line
+        self.line = []
+        line.removeAll(keepingCapacity: true)
         line.reserveCapacity(256 + fields.reduce(0) { n, f in if case .bytes(let b) = f.1 { return n + b.count * 4 / 3 + 4 }; return n })
         line += Self.seqKey
         Self.decimal(seq, into: &line)
         line += Self.tsKey
-        Self.timestamp(into: &line)
-        line += Self.instanceKey
-        Self.quote(instance, into: &line)
-        line += Self.scriptKey
-        Self.quote(script, into: &line)
-        line += Self.targetKey
-        Self.quote(target, into: &line)
+        timestamp(into: &line)
+        line += source.encoded
         line += Self.eventKey
         Self.quote(event, into: &line)
         for (key, value) in fields {
@@ -94,10 +118,11 @@ public final class AuditLog {
             }
         }
         line += Self.prevKey
-        line += prev.utf8
+        line += prev
         line += Self.lineEnd
-        prev = Self.sha256Hex(line[...])
+        Self.sha256Hex(line[...], into: &prev)
         file?.append(line)
+        self.line = line
     }
 
     /// After the last record (the scan's `end`): the file is cut to its lines.
@@ -107,46 +132,70 @@ public final class AuditLog {
 
     /// SHA-256 of `bytes`, lower-case hex.
     public static func sha256Hex(_ bytes: ArraySlice<UInt8>) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        bytes.withUnsafeBufferPointer { p in nsebox_sha256(p.baseAddress, p.count, &digest) }
         var hex = [UInt8](repeating: 0, count: 64)
-        for (i, b) in digest.enumerated() {
-            hex[2 * i] = hexDigits[Int(b >> 4)]
-            hex[2 * i + 1] = hexDigits[Int(b & 15)]
-        }
+        sha256Hex(bytes, into: &hex)
         return String(decoding: hex, as: UTF8.self)
     }
 
-    /// RFC 3339 UTC with microseconds: 2026-11-26T20:54:30.123456Z.
+    /// SHA-256 of `bytes` as 64 lower-case hex digits, written over `hex`'s.
+    static func sha256Hex(_ bytes: ArraySlice<UInt8>, into hex: inout [UInt8]) {
+        var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &digest) { d in
+            bytes.withUnsafeBufferPointer { p in nsebox_sha256(p.baseAddress, p.count, d.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+            for (i, b) in d.enumerated() {
+                hex[2 * i] = hexDigits[Int(b >> 4)]
+                hex[2 * i + 1] = hexDigits[Int(b & 15)]
+            }
+        }
+    }
+
     // The fixed parts of a line, made once.
-    private static let seqKey = Array("{\"seq\":".utf8), tsKey = Array(",\"ts\":\"".utf8)
-    private static let instanceKey = Array("\",\"instance\":".utf8), scriptKey = Array(",\"script\":".utf8)
-    private static let targetKey = Array(",\"target\":".utf8), eventKey = Array(",\"event\":".utf8)
-    private static let prevKey = Array(",\"prev\":\"".utf8), lineEnd = Array("\"}\n".utf8)
+    static let seqKey = Array("{\"seq\":".utf8), tsKey = Array(",\"ts\":\"".utf8)
+    static let instanceKey = Array("\",\"instance\":".utf8), scriptKey = Array(",\"script\":".utf8)
+    static let targetKey = Array(",\"target\":".utf8), eventKey = Array(",\"event\":".utf8)
+    static let prevKey = Array(",\"prev\":\"".utf8), lineEnd = Array("\"}\n".utf8)
 
     static func decimal(_ v: UInt64, into out: inout [UInt8]) {
         if v >= 10 { decimal(v / 10, into: &out) }
         out.append(UInt8(48 + v % 10))
     }
 
-    /// "2026-11-27T04:12:01.900880Z", appended.
-    static func timestamp(into out: inout [UInt8]) {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        var tm = Glibc.tm()
-        var seconds = t.tv_sec
-        gmtime_r(&seconds, &tm)
-        func digits(_ v: Int, _ width: Int) {
+    private var clock = TimestampCache()
+    /// The time now as RFC 3339 UTC with microseconds, "2026-11-27T04:12:01.900880Z", appended.
+    private func timestamp(into out: inout [UInt8]) { clock.append(into: &out) }
+
+    /// The text of a timestamp up to its second, made again only when the second changes.
+    struct TimestampCache {
+        private var second = -1
+        private var prefix: [UInt8] = []
+
+        mutating func append(into out: inout [UInt8]) {
+            var t = timespec()
+            clock_gettime(CLOCK_REALTIME, &t)
+            if t.tv_sec != second {
+                second = t.tv_sec
+                prefix = []
+                var tm = Glibc.tm()
+                var seconds = t.tv_sec
+                gmtime_r(&seconds, &tm)
+                Self.digits(Int(tm.tm_year) + 1900, 4, &prefix); prefix.append(UInt8(ascii: "-"))
+                Self.digits(Int(tm.tm_mon) + 1, 2, &prefix); prefix.append(UInt8(ascii: "-"))
+                Self.digits(Int(tm.tm_mday), 2, &prefix); prefix.append(UInt8(ascii: "T"))
+                Self.digits(Int(tm.tm_hour), 2, &prefix); prefix.append(UInt8(ascii: ":"))
+                Self.digits(Int(tm.tm_min), 2, &prefix); prefix.append(UInt8(ascii: ":"))
+                Self.digits(Int(tm.tm_sec), 2, &prefix); prefix.append(UInt8(ascii: "."))
+            }
+            out += prefix
+            Self.digits(t.tv_nsec / 1000, 6, &out)
+            out.append(UInt8(ascii: "Z"))
+        }
+
+        private static func digits(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
             var v = v
             while divisor > 0 { out.append(UInt8(48 + (v / divisor) % 10)); v %= divisor; divisor /= 10 }
         }
-        digits(Int(tm.tm_year) + 1900, 4); out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mon) + 1, 2)
-        out.append(UInt8(ascii: "-")); digits(Int(tm.tm_mday), 2); out.append(UInt8(ascii: "T"))
-        digits(Int(tm.tm_hour), 2); out.append(UInt8(ascii: ":")); digits(Int(tm.tm_min), 2)
-        out.append(UInt8(ascii: ":")); digits(Int(tm.tm_sec), 2); out.append(UInt8(ascii: "."))
-        digits(Int(t.tv_nsec / 1000), 6); out.append(UInt8(ascii: "Z"))
     }
 
     static func quote(_ s: String) -> String {
@@ -162,8 +211,13 @@ public final class AuditLog {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         out.append(quote)
         // Names, events and most values need no escape: copied in one go.
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != quote && $0 != backslash }) {
-            out.append(contentsOf: s.utf8)
+        let plain = s.utf8.withContiguousStorageIfAvailable { p -> Bool in
+            for b in p where b < 0x20 || b >= 0x7f || b == quote || b == backslash { return false }
+            out.append(contentsOf: p)
+            return true
+        }
+        if plain == true || (plain == nil && s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != quote && $0 != backslash })) {
+            if plain == nil { out.append(contentsOf: s.utf8) }
             out.append(quote)
             return
         }

@@ -228,9 +228,10 @@ final class ChildSession {
         broker.onDenied(job.scriptName, what)
     }
 
-    /// What the audit log calls this instance's target: "HOST" or "HOST:PORT/PROTO".
-    private lazy var auditTarget: String = Self.auditTarget(job)
+    /// Who this instance's records are about, made once.
+    private lazy var auditSource = AuditLog.Source(instance: label, script: job.scriptName, target: Self.auditTarget(job))
 
+    /// What the audit log calls this instance's target: "HOST" or "HOST:PORT/PROTO".
     static func auditTarget(_ job: ScriptJob) -> String {
         guard let host = job.hostKey else { return "" }
         guard let port = job.port, let number = port["number"].int else { return host }
@@ -255,7 +256,7 @@ final class ChildSession {
     /// `fields` are built only when there is a log (every send and receive calls this).
     private func audit(_ event: String, _ fields: @autoclosure () -> [(String, AuditLog.Field)]) {
         guard let log = broker.audit else { return }
-        log.record(event, instance: label, script: job.scriptName, target: auditTarget, fields())
+        log.record(event, from: auditSource, fields())
     }
 
     // MARK: input
