@@ -4,6 +4,11 @@
  *                       exits; time from fork to that byte
  *   micro socketpair N  a 32-byte request and reply over a socketpair with a
  *                       forked echo process; time of each round trip
+ *   micro calls N       the system calls of one nsebox round trip and nothing
+ *                       else: the requester writes 9 bytes, waits in poll(2) and
+ *                       reads; the server, which polls its socket and a second
+ *                       one as the broker polls several, reads and writes 18
+ *                       bytes back; time of each round trip
  * Prints "p50 X us, p99 Y us".
  *   micro pages P N     a parent with P resident anonymous 4 KiB pages (no huge
  *                       pages) forks N children, one at a time, each of which
@@ -12,6 +17,7 @@
  *                       what each page a zygote holds costs every instance. */
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +71,36 @@ static int pages(size_t count, int n) {
     return 0;
 }
 
+/* nsebox's round trip without nsebox: the same system calls, no work between. */
+static int calls(double *v, int n) {
+    int s[2], idle[2];
+    char buf[64] = { 0 };
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, idle) != 0) return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(s[0]);
+        struct pollfd p[2] = { { s[1], POLLIN, 0 }, { idle[0], POLLIN, 0 } };
+        for (;;) {
+            if (poll(p, 2, 1000) <= 0) continue;
+            if (read(s[1], buf, sizeof buf) <= 0) _exit(0);
+            if (write(s[1], buf, 18) != 18) _exit(1);
+        }
+    }
+    close(s[1]);
+    for (int i = 0; i < n; i++) {
+        struct pollfd p = { s[0], POLLIN, 0 };
+        double t0 = now_us();
+        if (write(s[0], buf, 9) != 9 || poll(&p, 1, -1) != 1 || read(s[0], buf, sizeof buf) <= 0) return 1;
+        v[i] = now_us() - t0;
+    }
+    close(s[0]);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "pages") == 0) return pages((size_t) atoi(argv[2]), atoi(argv[3]));
-    if (argc != 3) { fprintf(stderr, "usage: micro fork|socketpair N | micro pages P N\n"); return 2; }
+    if (argc != 3) { fprintf(stderr, "usage: micro fork|socketpair|calls N | micro pages P N\n"); return 2; }
     int n = atoi(argv[2]);
     double *v = calloc(n, sizeof *v);
     if (strcmp(argv[1], "fork") == 0) {
@@ -91,6 +124,8 @@ int main(int argc, char **argv) {
             close(p[0]);
             close(p[1]);
         }
+    } else if (strcmp(argv[1], "calls") == 0) {
+        if (calls(v, n) != 0) return 1;
     } else {
         int s[2];
         char buf[32] = { 0 };

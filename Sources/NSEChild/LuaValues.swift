@@ -50,9 +50,8 @@ enum LuaValues {
     static func push(_ L: OpaquePointer, _ v: Value) {
         var bytes: [UInt8] = []
         v.encode(into: &bytes)
-        var scanner = ValueScanner(bytes[...])
         let top = lua_gettop(L)
-        do { try push(L, &scanner) } catch {
+        do { try ValueScanner.scan(bytes[...]) { try push(L, &$0) } } catch {
             lua_settop(L, top)
             lua_pushnil(L)
         }
@@ -68,9 +67,7 @@ enum LuaValues {
         case .int(let i): lua_pushinteger(L, i)
         case .double(let d): lua_pushnumber(L, d)
         case .bytes(let b):
-            b.withUnsafeBytes { p in
-                _ = lua_pushlstring(L, p.baseAddress?.assumingMemoryBound(to: CChar.self), p.count)
-            }
+            _ = lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
         case .table(let count):
             lua_checkstack(L, 3)
             lua_createtable(L, 0, Int32(min(count, 1 << 16)))

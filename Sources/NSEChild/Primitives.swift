@@ -44,14 +44,15 @@ enum Primitives {
 
     /// Pushes encoded values (a raw reply's) and returns how many.
     static func pushAll(_ L: OpaquePointer, _ encoded: ArraySlice<UInt8>) throws -> Int32 {
-        var scanner = ValueScanner(encoded)
-        var n: Int32 = 0
-        while !scanner.atEnd {
-            guard lua_checkstack(L, 3) != 0 else { return raise(L, "reply too large") }
-            try LuaValues.push(L, &scanner)
-            n += 1
+        try ValueScanner.scan(encoded) { scanner in
+            var n: Int32 = 0
+            while !scanner.atEnd {
+                guard lua_checkstack(L, 3) != 0 else { return raise(L, "reply too large") }
+                try LuaValues.push(L, &scanner)
+                n += 1
+            }
+            return n
         }
-        return n
     }
 
     static func pushAll(_ L: OpaquePointer, _ values: [Value]) -> Int32 {

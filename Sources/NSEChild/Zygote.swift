@@ -190,9 +190,11 @@ enum Zygote {
             let L = state.L
             lua_pushvalue(L, swap)
             lua_pushvalue(L, state.shared)
-            var scanner = ValueScanner(run.values)
-            try LuaValues.push(L, &scanner)
-            guard scanner.atEnd, lua_type(L, -1) == LUA_TTABLE else { ChildMain.fail(client, "expected a job") }
+            let whole = try ValueScanner.scan(run.values) { scanner in
+                try LuaValues.push(L, &scanner)
+                return scanner.atEnd
+            }
+            guard whole, lua_type(L, -1) == LUA_TTABLE else { ChildMain.fail(client, "expected a job") }
             lua_getfield(L, -1, "random_seed")
             if lua_type(L, -1) == LUA_TSTRING {
                 var length = 0

@@ -182,37 +182,63 @@ public struct RawFrame: Sendable {
 
 /// Walks encoded values one item at a time, with `ValueReader`'s checks: a
 /// table is announced with its entry count, then its keys and values follow.
+/// It reads the bytes where they lie: `scan` makes one for the length of a
+/// closure, and a string item points into those bytes (copy it to keep it).
 public struct ValueScanner {
     public enum Item {
         case none, bool(Bool), int(Int64), double(Double)
-        case bytes(ArraySlice<UInt8>)
+        case bytes(UnsafeRawBufferPointer)
         case table(count: Int)
     }
 
-    private var reader: ValueReader
+    private let bytes: UnsafeRawBufferPointer
+    private var position = 0
 
-    public init(_ values: ArraySlice<UInt8>) { reader = ValueReader(values) }
+    private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    public var atEnd: Bool { reader.atEnd }
+    /// Runs `body` with a scanner over `values`.
+    public static func scan<R>(_ values: ArraySlice<UInt8>, _ body: (inout ValueScanner) throws -> R) rethrows -> R {
+        try values.withUnsafeBytes { p in
+            var scanner = ValueScanner(p)
+            return try body(&scanner)
+        }
+    }
+
+    public var atEnd: Bool { position >= bytes.count }
+    private var remaining: Int { bytes.count - position }
+
+    private mutating func u32() throws -> UInt32 {
+        guard remaining >= 4 else { throw WireError(.truncatedValue) }
+        defer { position += 4 }
+        return UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+    }
+
+    private mutating func u64() throws -> UInt64 {
+        guard remaining >= 8 else { throw WireError(.truncatedValue) }
+        defer { position += 8 }
+        return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+    }
 
     public mutating func next() throws -> Item {
-        let raw = try reader.u8()
+        guard remaining >= 1 else { throw WireError(.truncatedValue) }
+        let raw = bytes[position]
+        position += 1
         guard let tag = ValueTag(rawValue: raw) else { throw WireError(.badValueTag, "\(raw)") }
         switch tag {
         case .none: return .none
         case .falseValue: return .bool(false)
         case .trueValue: return .bool(true)
-        case .int: return .int(Int64(bitPattern: try reader.u64()))
-        case .double: return .double(Double(bitPattern: try reader.u64()))
+        case .int: return .int(Int64(bitPattern: try u64()))
+        case .double: return .double(Double(bitPattern: try u64()))
         case .bytes:
-            let n = Int(try reader.u32())
-            guard n <= reader.remaining else { throw WireError(.truncatedValue, "string of \(n) bytes") }
-            defer { reader.position += n }
-            return .bytes(reader.bytes[reader.position..<reader.position + n])
+            let n = Int(try u32())
+            guard n <= remaining else { throw WireError(.truncatedValue, "string of \(n) bytes") }
+            defer { position += n }
+            return .bytes(UnsafeRawBufferPointer(rebasing: bytes[position..<position + n]))
         case .table:
-            let n = Int(try reader.u32())
+            let n = Int(try u32())
             guard n <= WireLimits.maxTableEntries else { throw WireError(.tooManyEntries) }
-            guard n * 2 <= reader.remaining else { throw WireError(.truncatedValue, "table of \(n) entries") }
+            guard n * 2 <= remaining else { throw WireError(.truncatedValue, "table of \(n) entries") }
             return .table(count: n)
         }
     }

@@ -587,9 +587,10 @@ func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
     decoder.feed(frame.encoded())
     let raw = try #require(try decoder.nextRaw())
     #expect(raw.isReply && raw.requestID == 9 && raw.op == Op.reply(to: .receive))
-    var scanner = ValueScanner(raw.values)
     var values: [Value] = []
-    while !scanner.atEnd { values.append(try scanned(&scanner)) }
+    try ValueScanner.scan(raw.values) { scanner in
+        while !scanner.atEnd { values.append(try scanned(&scanner)) }
+    }
     #expect(values.count == 2 && bitwiseEqual(values[1], value))
     #expect(bitwiseEqual(try raw.decoded().values[1], value))
 }
@@ -603,8 +604,9 @@ func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
         [3, 0, 0, 1],                         // integer cut short
     ]
     for payload in payloads {
-        var scanner = ValueScanner(payload[...])
-        let scannerCode = wireErrorCode { while !scanner.atEnd { _ = try scanned(&scanner) } }
+        let scannerCode = wireErrorCode {
+            try ValueScanner.scan(payload[...]) { scanner in while !scanner.atEnd { _ = try scanned(&scanner) } }
+        }
         let decoderCode = wireErrorCode { _ = try decodeAll(rawFrame(op: Op.run.rawValue, payload: payload)) }
         #expect(scannerCode != nil && scannerCode == decoderCode, "\(payload)")
     }
