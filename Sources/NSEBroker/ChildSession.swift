@@ -161,7 +161,7 @@ final class ChildSession {
         }
         if case .forked = process {
             sentRun = true
-            send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), bytecode: broker.scriptBytecode(for: job))]))
+            send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), code: scriptCode())]))
         }
         if began { auditStart() }
     }
@@ -175,6 +175,15 @@ final class ChildSession {
             failure = ("crashed", "the zygote could not fork the instance: \(why ?? "fork failed")")
             childGone()
         }
+    }
+
+    /// How the job gives the child its script: an instance the zygote forked runs
+    /// the chunk the zygote loaded of the same bytes; another child gets that
+    /// chunk's bytecode; without either, the source.
+    private func scriptCode() -> ScriptJob.Code {
+        guard let code = broker.scriptBytecode(for: job) else { return .source }
+        if case .forked = process { return .preloaded }
+        return .bytecode(code)
     }
 
     /// The process exists: its messages are read, and once its job started its start record.
@@ -312,7 +321,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), bytecode: broker.scriptBytecode(for: job))])) }
+            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), code: scriptCode())])) }
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",

@@ -35,16 +35,24 @@ public struct ScriptJob: Sendable {
         self.options = options; self.scope = scope; self.timeout = timeout; self.rights = rights
     }
 
+    /// How the child gets its script: the chunk the zygote it was forked from
+    /// loaded of this very source, that chunk's bytecode (a child the zygote did
+    /// not fork), or the source.
+    enum Code { case preloaded, bytecode([UInt8]), source }
+
     /// The job as the child receives it in the `run` message, with the seed of the
-    /// instance's random stream; with `bytecode` (the zygote's of this very
-    /// source, `Broker.scriptBytecode(for:)`) in place of the source.
-    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0, bytecode: [UInt8]? = nil) -> Value {
+    /// instance's random stream.
+    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0, code: Code = .source) -> Value {
         var fields: [(String, Value)] = [
             ("mode", .string(mode.rawValue)),
             ("script_path", .string(scriptPath)),
             ("script_name", .string(scriptName)),
-            bytecode.map { ("script_bytecode", .bytes($0)) } ?? ("script_source", .bytes(source)),
         ]
+        switch code {
+        case .preloaded: fields.append(("script_preloaded", .bool(true)))
+        case .bytecode(let b): fields.append(("script_bytecode", .bytes(b)))
+        case .source: fields.append(("script_source", .bytes(source)))
+        }
         if let rule {
             fields.append(("rule", .string(rule)))
             fields.append(("script_type", .string(rule)))

@@ -238,27 +238,42 @@ end
 -- The zygote's job's scripts (nmap's own install only, path -> {source} or
 -- {source, the broker's cached bytecode of it}): cached bytecode that loads is
 -- kept as it is; any other script is compiled here and dumped with debug
--- information kept, for the broker. Each instance then loads the script's
--- bytecode (S.load_script_bytecode) instead of parsing its source. One that does
--- not compile is left out, so that its instances report the error.
+-- information kept, for the broker. Either way the loaded chunk stays in
+-- S.script_chunks, and an instance forked from here runs it (S.preloaded_script)
+-- instead of loading the script again. One that does not compile is left out,
+-- so that its instances report the error.
+S.script_chunks = {}
 function S.compile_scripts(scripts)
   local dumped
   for path, given in pairs(scripts) do
     local source, cached = given[1], given[2]
-    if not (cached and raw_load(cached, "@" .. path, "b")) then
-      local f = raw_load(source, "@" .. path, "t")
+    local f = cached and raw_load(cached, "@" .. path, "b")
+    if not f then
+      f = raw_load(source, "@" .. path, "t")
       if f then
         local code = raw_dump(f)
         dumped = dumped or {}
         if S.dump_fits(code) then dumped[path] = code end
       end
     end
+    S.script_chunks[path] = f or nil
   end
   return dumped
 end
 
--- A job's script_bytecode: what the broker had of the zygote's compile, the only
--- binary chunk an instance loads besides nselib's.
+-- An instance's script as the zygote loaded it, its globals `env`: the chunk
+-- is this process's own copy (a fork's), so setting its _ENV here changes no
+-- other instance's. Nil when the zygote has none of that path.
+local setupvalue = debug.setupvalue
+function S.preloaded_script(path, env)
+  local chunk = S.script_chunks[path]
+  if chunk then setupvalue(chunk, 1, env) end
+  return chunk
+end
+
+-- A job's script_bytecode: what the broker had of the zygote's compile, for a
+-- child that was not forked from the zygote; the only binary chunk an instance
+-- loads besides nselib's.
 function S.load_script_bytecode(code, chunkname, env)
   return raw_load(code, chunkname, "b", env)
 end

@@ -90,7 +90,10 @@ local function load_script()
     SCRIPT_PATH = job.script_path, SCRIPT_NAME = job.script_name, SCRIPT_TYPE = job.script_type,
   }, {__index = _G})
   local chunk, err
-  if job.script_bytecode then
+  if job.script_preloaded then
+    chunk = S.preloaded_script(job.script_path, env)
+    if not chunk then err = "nsebox: the zygote holds no compiled " .. tostring(job.script_path) end
+  elseif job.script_bytecode then
     chunk, err = S.load_script_bytecode(job.script_bytecode, "@" .. job.script_path, env)
   else
     chunk, err = load(job.script_source, "@" .. job.script_path, "t", env)

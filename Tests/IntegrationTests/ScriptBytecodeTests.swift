@@ -3,7 +3,8 @@ import Testing
 
 /// nmap's scripts parsed once per scan: the zygote compiles the scripts of nmap's
 /// own install (as it compiles nselib), and every describe and instance job of
-/// such a script carries that bytecode instead of the source. What a user sees
+/// such a script runs the chunk the zygote loaded (a child the zygote did not
+/// fork gets its bytecode) instead of parsing the source. What a user sees
 /// is what nmap shows; a script from anywhere else is parsed by its own
 /// instances only.
 @Suite("Scripts of nmap's install compiled once, in the zygote")
