@@ -61,7 +61,7 @@ public final class AuditLog {
     /// Who a record is about: an instance, its script and its target, their
     /// part of the line made once (a session makes one and uses it for all of
     /// its records).
-    public struct Source {
+    public final class Source {
         public let instance: String, script: String, target: String
         let encoded: [UInt8]
         public init(instance: String, script: String, target: String) {
@@ -211,13 +211,13 @@ public final class AuditLog {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         out.append(quote)
         // Names, events and most values need no escape: copied in one go.
-        let plain = s.utf8.withContiguousStorageIfAvailable { p -> Bool in
+        var text = s
+        let plain = text.withUTF8 { p -> Bool in
             for b in p where b < 0x20 || b >= 0x7f || b == quote || b == backslash { return false }
             out.append(contentsOf: p)
             return true
         }
-        if plain == true || (plain == nil && s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != quote && $0 != backslash })) {
-            if plain == nil { out.append(contentsOf: s.utf8) }
+        if plain {
             out.append(quote)
             return
         }
@@ -239,7 +239,6 @@ public final class AuditLog {
         out.append(quote)
     }
 
-    private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
         var out = [UInt8]()
@@ -247,19 +246,25 @@ public final class AuditLog {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Appends `bytes` in base64 (libcrypto's EVP_EncodeBlock: no line breaks).
     static func base64(_ bytes: ArraySlice<UInt8>, into out: inout [UInt8]) {
-        let alphabet = base64Alphabet
-        out.reserveCapacity(out.count + (bytes.count + 2) / 3 * 4)
-        var i = bytes.startIndex
-        while i < bytes.endIndex {
-            let n = min(3, bytes.endIndex - i)
-            let b0 = UInt32(bytes[i]), b1 = n > 1 ? UInt32(bytes[i + 1]) : 0, b2 = n > 2 ? UInt32(bytes[i + 2]) : 0
-            let v = b0 << 16 | b1 << 8 | b2
-            out.append(alphabet[Int(v >> 18 & 63)])
-            out.append(alphabet[Int(v >> 12 & 63)])
-            out.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
-            i += n
+        let at = out.count
+        let length = (bytes.count + 2) / 3 * 4
+        // One byte more: EVP_EncodeBlock ends what it writes with a NUL.
+        out.append(contentsOf: repeatElement(0, count: length + 1))
+        var chunk = bytes.startIndex
+        var written = at
+        out.withUnsafeMutableBufferPointer { o in
+            bytes.withUnsafeBufferPointer { p in
+                // In pieces, as EVP_EncodeBlock counts in an Int32.
+                while chunk < bytes.endIndex {
+                    let n = min(bytes.endIndex - chunk, 3 << 20)
+                    let from = p.baseAddress! + (chunk - bytes.startIndex)
+                    written += Int(EVP_EncodeBlock(o.baseAddress! + written, from, Int32(n)))
+                    chunk += n
+                }
+            }
         }
+        out.removeLast(out.count - written)
     }
 }

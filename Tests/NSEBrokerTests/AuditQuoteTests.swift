@@ -33,3 +33,20 @@ import Testing
     #expect(AuditLog.sha256Hex([UInt8](repeating: 0x61, count: 1_000_000)[...])
             == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
 }
+
+/// The audit log's base64 is the standard one (Foundation's, to compare), for
+/// every remainder of three, a slice that does not start at 0, and data longer
+/// than one piece of libcrypto's encoder.
+@Test func base64IsTheStandardEncoding() {
+    var bytes: [UInt8] = []
+    for n in 0..<10 {
+        #expect(AuditLog.base64(bytes[...]) == Data(bytes).base64EncodedString(), "\(n) bytes")
+        bytes.append(UInt8(truncatingIfNeeded: n * 37 + 200))
+    }
+    let large = (0..<(3 << 20) + 5).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+    let slice = large[1...]
+    #expect(AuditLog.base64(slice) == Data(slice).base64EncodedString())
+    var line = Array("{\"data\":\"".utf8)
+    AuditLog.base64(large[..<4], into: &line)
+    #expect(String(decoding: line, as: UTF8.self) == "{\"data\":\"" + Data(large[..<4]).base64EncodedString())
+}
