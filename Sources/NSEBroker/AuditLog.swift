@@ -239,7 +239,6 @@ public final class AuditLog {
         out.append(quote)
     }
 
-
     public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
         var out = [UInt8]()
         base64(bytes, into: &out)

@@ -173,17 +173,20 @@ public struct RawFrame: Sendable {
 
     /// The frame with its values decoded.
     public func decoded() throws -> Frame {
-        var reader = ValueReader(values)
-        var decoded: [Value] = []
-        while !reader.atEnd { decoded.append(try reader.value()) }
+        let decoded = try ValueScanner.scan(values) { scanner in
+            var decoded: [Value] = []
+            while !scanner.atEnd { decoded.append(try scanner.value()) }
+            return decoded
+        }
         return Frame(op: op, requestID: requestID, values: decoded)
     }
 }
 
-/// Walks encoded values one item at a time, with `ValueReader`'s checks: a
-/// table is announced with its entry count, then its keys and values follow.
-/// It reads the bytes where they lie: `scan` makes one for the length of a
-/// closure, and a string item points into those bytes (copy it to keep it).
+/// Walks encoded values one item at a time, checking every length against
+/// what is left before anything is allocated: a table is announced with its
+/// entry count, then its keys and values follow. It reads the bytes where they
+/// lie: `scan` makes one for the length of a closure, and a string item points
+/// into those bytes (copy it to keep it). `value` decodes a whole value.
 public struct ValueScanner {
     public enum Item {
         case none, bool(Bool), int(Int64), double(Double)
@@ -240,6 +243,26 @@ public struct ValueScanner {
             guard n <= WireLimits.maxTableEntries else { throw WireError(.tooManyEntries) }
             guard n * 2 <= remaining else { throw WireError(.truncatedValue, "table of \(n) entries") }
             return .table(count: n)
+        }
+    }
+
+    /// The next whole value, decoded (a table's entries and strings copied out).
+    public mutating func value(depth: Int = 0) throws -> Value {
+        guard depth <= WireLimits.maxDepth else { throw WireError(.tooDeep) }
+        switch try next() {
+        case .none: return .none
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .double(let d): return .double(d)
+        case .bytes(let b): return .bytes(Array(b))
+        case .table(let n):
+            var entries: [TableEntry] = []
+            entries.reserveCapacity(n)
+            for _ in 0..<n {
+                let k = try value(depth: depth + 1)
+                entries.append(TableEntry(k, try value(depth: depth + 1)))
+            }
+            return .table(entries)
         }
     }
 }
