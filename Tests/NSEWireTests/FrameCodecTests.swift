@@ -562,24 +562,6 @@ func fuzzInput(_ rng: inout SplitMix64) -> [UInt8] {
 
 // MARK: - Raw frames, the scanner, pre-encoded replies
 
-/// Rebuilds a value from a scanner, as the child does onto its Lua stack.
-func scanned(_ scanner: inout ValueScanner) throws -> Value {
-    switch try scanner.next() {
-    case .none: return .none
-    case .bool(let b): return .bool(b)
-    case .int(let i): return .int(i)
-    case .double(let d): return .double(d)
-    case .bytes(let b): return .bytes(Array(b))
-    case .table(let count):
-        var entries: [TableEntry] = []
-        for _ in 0..<count {
-            let k = try scanned(&scanner)
-            entries.append(TableEntry(k, try scanned(&scanner)))
-        }
-        return .table(entries)
-    }
-}
-
 @Test(arguments: sampleValues)
 func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
     let frame = Frame.reply(to: .receive, requestID: 9, [.bool(true), value])
@@ -589,7 +571,7 @@ func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
     #expect(raw.isReply && raw.requestID == 9 && raw.op == Op.reply(to: .receive))
     var values: [Value] = []
     try ValueScanner.scan(raw.values) { scanner in
-        while !scanner.atEnd { values.append(try scanned(&scanner)) }
+        while !scanner.atEnd { values.append(try scanner.value()) }
     }
     #expect(values.count == 2 && bitwiseEqual(values[1], value))
     #expect(bitwiseEqual(try raw.decoded().values[1], value))
@@ -605,7 +587,7 @@ func aRawFrameScansToTheValuesTheDecoderGives(_ value: Value) throws {
     ]
     for payload in payloads {
         let scannerCode = wireErrorCode {
-            try ValueScanner.scan(payload[...]) { scanner in while !scanner.atEnd { _ = try scanned(&scanner) } }
+            try ValueScanner.scan(payload[...]) { scanner in while !scanner.atEnd { _ = try scanner.value() } }
         }
         let decoderCode = wireErrorCode { _ = try decodeAll(rawFrame(op: Op.run.rawValue, payload: payload)) }
         #expect(scannerCode != nil && scannerCode == decoderCode, "\(payload)")
