@@ -139,7 +139,7 @@ public final class Broker {
     private lazy var hello = Frame(.hello, [.int(WireLimits.protocolVersion), .string(config.policyText)]).encoded()
     private let executable: ChildExecutable
     private let credentials: ChildCredentials?
-    private var queue: [Queued] = []
+    private var queue = FIFO<Queued>()
     private struct Queued {
         let job: ScriptJob
         let completion: (ScriptOutcome) -> Void
@@ -394,7 +394,7 @@ public final class Broker {
     /// instances will profit from).
     func submit(_ job: ScriptJob, first: Bool, completion: @escaping (ScriptOutcome) -> Void) {
         pendingCount += 1
-        if first { queue.insert(Queued(job: job, completion: completion), at: 0) } else {
+        if first { queue.prepend(Queued(job: job, completion: completion)) } else {
             queue.append(Queued(job: job, completion: completion))
         }
         startQueued()
@@ -417,8 +417,7 @@ public final class Broker {
                 pooledStarts += 1
                 session.activate(spawnTime: Reactor.now())
                 activated = session
-            } else if !queue.isEmpty {
-                let next = queue.removeFirst()
+            } else if let next = queue.removeFirst() {
                 start(next.job, next.completion)
             } else {
                 break
@@ -492,7 +491,7 @@ public final class Broker {
         guard let zygote, zygote.state == .ready, recording == nil else { return }
         while staged.count < Broker.poolSize, let next = queue.first, next.mayStage {
             guard let entry = pool.isEmpty ? fork(zygote) : pool.removeFirst() else { break }
-            queue.removeFirst()
+            _ = queue.removeFirst()
             started += 1
             start(next.job, label: "\(next.job.scriptName)#\(started)", in: entry, of: zygote, spawnTime: 0,
                   staged: true, next.completion)
@@ -569,7 +568,7 @@ public final class Broker {
                 // Its instance ended before the job started (the zygote died, say):
                 // the script never ran, and the job waits for another instance.
                 let session = staged.remove(at: i)
-                queue.insert(Queued(job: session.job, completion: completion, mayStage: false), at: 0)
+                queue.prepend(Queued(job: session.job, completion: completion, mayStage: false))
                 return startQueued()
             }
         }
