@@ -59,8 +59,10 @@ final class ChildSession {
     /// What the reactor watches the socket for now (set again only when it changes).
     private var watched: Reactor.Events = []
     private(set) var state = State.starting
-    private var decoder = FrameDecoder()
-    private var outbox: [UInt8] = []
+    // Unchecked (see Reactor's state): only readable() and flush() touch
+    // these, neither calls out while it holds them, and the loop is one thread.
+    @exclusivity(unchecked) private var decoder = FrameDecoder()
+    @exclusivity(unchecked) private var outbox: [UInt8] = []
     private var sockets: [Int64: ScriptSocket] = [:]
     /// Sockets that are packet captures (pcap_open).
     private var captures: [Int64: CaptureSocket] = [:]

@@ -18,20 +18,27 @@ public final class Reactor {
     }
     public typealias Handler = (_ readable: Bool, _ writable: Bool, _ hangup: Bool) -> Void
 
+    // The loop's own state is `@exclusivity(unchecked)`: Swift's run-time
+    // check of each access to a class's stored property was about a tenth of
+    // the broker's user time in a round trip (docs/performance.md). It is safe
+    // here because these properties are private to one thread's loop, and no
+    // method of this file calls a handler or timer while it holds an access
+    // to one: a handler or timer is copied out first, then called.
+
     /// What poll(2) is given, kept from round to round (a watch changes it in
     /// place), with each entry's handler at the same index and each descriptor's
     /// index in `slot`.
-    private var pollfds: [pollfd] = []
-    private var handlers: [Handler] = []
-    private var slot: [Int32: Int] = [:]
+    @exclusivity(unchecked) private var pollfds: [pollfd] = []
+    @exclusivity(unchecked) private var handlers: [Handler] = []
+    @exclusivity(unchecked) private var slot: [Int32: Int] = [:]
     /// The descriptors one round found ready, and what for (kept for its capacity).
-    private var ready: [(fd: Int32, revents: Int16)] = []
-    private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
+    @exclusivity(unchecked) private var ready: [(fd: Int32, revents: Int16)] = []
+    @exclusivity(unchecked) private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
     /// The timers by deadline (a binary min-heap); a cancelled one stays until it
     /// comes to the top, where it is dropped.
-    private var due: [(deadline: Double, id: Int)] = []
+    @exclusivity(unchecked) private var due: [(deadline: Double, id: Int)] = []
     /// How many entries of `due` are cancelled timers: none, and the top needs no look-up.
-    private var cancelledInDue = 0
+    @exclusivity(unchecked) private var cancelledInDue = 0
     private var nextTimer = 1
     private var stopped = false
 
@@ -131,8 +138,9 @@ public final class Reactor {
             for (fd, r) in found {
                 // A handler may have removed or replaced another watch: look it up again.
                 guard let i = slot[fd] else { continue }
-                handlers[i](r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
-                            r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
+                let handler = handlers[i]  // copied out: it may change `handlers`
+                handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
+                        r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
             }
             ready = found
         }

@@ -14,8 +14,10 @@ import Glibc
 /// those held before it.
 final class RPCClient {
     let fd: FileDescriptor
-    private var decoder = FrameDecoder()
-    private var nextID: UInt32 = 1
+    // Unchecked, as the broker's loop state is (Reactor): the child's one
+    // thread, and no method here calls out while it holds these.
+    @exclusivity(unchecked) private var decoder = FrameDecoder()
+    @exclusivity(unchecked) private var nextID: UInt32 = 1
     private var queued: [Frame] = []
     /// Whether a read waits in poll(2) first (`FileDescriptor.waitReadable`): a
     /// wake-up less per request, where the policy allows poll. Else read(2) blocks.
@@ -49,7 +51,7 @@ final class RPCClient {
     static let holdable: Set<Op> = [.setTimeout, .registryRelease, .mutexUnlock, .closeAnswered, .setPortState, .setPortVersion]
 
     /// Frames not written yet, in order.
-    private var held: [UInt8] = []
+    @exclusivity(unchecked) private var held: [UInt8] = []
 
     /// Writes what is held.
     func flush() throws {
