@@ -59,8 +59,9 @@ final class ChildSession {
     /// What the reactor watches the socket for now (set again only when it changes).
     private var watched: Reactor.Events = []
     private(set) var state = State.starting
-    // Unchecked (see Reactor's state): only readable() and flush() touch
-    // these, neither calls out while it holds them, and the loop is one thread.
+    // Unchecked (see Reactor's state): the decoder is used in readable() only,
+    // the outbox where a frame is encoded into it and in flush(); none of them
+    // calls out while it holds one, and the loop is one thread.
     @exclusivity(unchecked) private var decoder = FrameDecoder()
     @exclusivity(unchecked) private var outbox: [UInt8] = []
     private var sockets: [Int64: ScriptSocket] = [:]
