@@ -241,15 +241,20 @@ end
 -- information kept, for the broker. Either way the loaded chunk stays in
 -- S.script_chunks, and an instance forked from here runs it (S.preloaded_script)
 -- instead of loading the script again. One that does not compile is left out,
--- so that its instances report the error.
+-- so that its instances report the error; if the broker holds cached bytecode
+-- of it (which did not load either), its instances still come here for the
+-- chunk, and get the compiler's message from S.script_errors.
 S.script_chunks = {}
+S.script_errors = {}
 function S.compile_scripts(scripts)
   local dumped
   for path, given in pairs(scripts) do
     local source, cached = given[1], given[2]
     local f = cached and raw_load(cached, "@" .. path, "b")
     if not f then
-      f = raw_load(source, "@" .. path, "t")
+      local err
+      f, err = raw_load(source, "@" .. path, "t")
+      S.script_errors[path] = err
       if f then
         local code = raw_dump(f)
         dumped = dumped or {}
@@ -263,11 +268,14 @@ end
 
 -- An instance's script as the zygote loaded it, its globals `env`: the chunk
 -- is this process's own copy (a fork's), so setting its _ENV here changes no
--- other instance's. Nil when the zygote has none of that path.
+-- other instance's. Nil and why when the zygote has none of that path.
 local setupvalue = debug.setupvalue
 function S.preloaded_script(path, env)
   local chunk = S.script_chunks[path]
-  if chunk then setupvalue(chunk, 1, env) end
+  if not chunk then
+    return nil, S.script_errors[path] or ("nsebox: the zygote holds no compiled " .. tostring(path))
+  end
+  setupvalue(chunk, 1, env)
   return chunk
 end
 

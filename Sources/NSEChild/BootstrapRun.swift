@@ -91,8 +91,7 @@ local function load_script()
   }, {__index = _G})
   local chunk, err
   if job.script_preloaded then
-    chunk = S.preloaded_script(job.script_path, env)
-    if not chunk then err = "nsebox: the zygote holds no compiled " .. tostring(job.script_path) end
+    chunk, err = S.preloaded_script(job.script_path, env)
   elseif job.script_bytecode then
     chunk, err = S.load_script_bytecode(job.script_bytecode, "@" .. job.script_path, env)
   else
