@@ -30,16 +30,16 @@ final class AuditFile {
     deinit { close() }
 
     /// Appends one line.
-    func append(_ line: [UInt8]) {
+    func append(_ line: UnsafeRawBufferPointer) {
         if base != nil, length + line.count > capacity {
             let size = (length + line.count + AuditFile.growth) / AuditFile.growth * AuditFile.growth
             if !map(size) { unmap() }
         }
-        if let base {
-            line.withUnsafeBytes { (base + length).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        if let base, let from = line.baseAddress {
+            (base + length).copyMemory(from: from, byteCount: line.count)
             length += line.count
-        } else {
-            try? fd.writeAll(line)
+        } else if base == nil {
+            try? fd.writeAll(Array(line))
         }
     }
 

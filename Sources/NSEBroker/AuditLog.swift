@@ -37,8 +37,11 @@ public final class AuditLog {
     private var seq: UInt64 = 0
     /// The previous line's SHA-256 in hex, as the next line's `prev` has it.
     private var prev = [UInt8](repeating: UInt8(ascii: "0"), count: 64)
-    /// The line being built (kept for its capacity: a record is made for every send and receive).
-    private var line: [UInt8] = []
+    /// The line being built, kept for its capacity. Unchecked, as the broker's
+    /// loop state is (Reactor): only `record` touches it and the clock, on the
+    /// broker's one thread, and nothing it calls while it holds them calls back.
+    @exclusivity(unchecked) private var line = AuditLine()
+    @exclusivity(unchecked) private var clock = TimestampCache()
     public let path: String?
     /// Sees every record as it is written (`--script-trace` prints a transcript).
     public var tap: ((_ event: String, _ instance: String, _ script: String, _ target: String,
@@ -52,8 +55,7 @@ public final class AuditLog {
 
     /// Appends one record. The line reaches the kernel (copied into the file's
     /// shared mapping, or one write; `AuditFile`) before this returns, so a broker
-    /// killed afterwards still leaves it in the file. The
-    /// line is built as bytes: a record is made for every send and receive.
+    /// killed afterwards still leaves it in the file.
     public func record(_ event: String, instance: String, script: String, target: String, _ fields: [(String, Field)] = []) {
         record(event, from: Source(instance: instance, script: script, target: target), fields)
     }
@@ -68,13 +70,14 @@ public final class AuditLog {
             self.instance = instance
             self.script = script
             self.target = target
-            var out = AuditLog.instanceKey
-            AuditLog.quote(instance, into: &out)
-            out += AuditLog.scriptKey
-            AuditLog.quote(script, into: &out)
-            out += AuditLog.targetKey
-            AuditLog.quote(target, into: &out)
-            encoded = out
+            var out = AuditLine(capacity: 64)
+            out.append("\",\"instance\":")
+            out.quote(instance)
+            out.append(",\"script\":")
+            out.quote(script)
+            out.append(",\"target\":")
+            out.quote(target)
+            encoded = Array(out.bytes)
         }
     }
 
@@ -82,53 +85,49 @@ public final class AuditLog {
         tap?(event, source.instance, source.script, source.target, fields)
         guard path != nil else { return }
         seq += 1
-        var line = self.line
-        self.line = []
-        line.removeAll(keepingCapacity: true)
-        line.reserveCapacity(256 + fields.reduce(0) { n, f in if case .bytes(let b) = f.1 { return n + b.count * 4 / 3 + 4 }; return n })
-        line += Self.seqKey
-        Self.decimal(seq, into: &line)
-        line += Self.tsKey
-        timestamp(into: &line)
-        line += source.encoded
-        line += Self.eventKey
-        Self.quote(event, into: &line)
+        line.removeAll()
+        line.append("{\"seq\":")
+        line.decimal(seq)
+        line.append(",\"ts\":\"")
+        clock.append(into: &line)
+        line.append(source.encoded)
+        line.append(",\"event\":")
+        line.quote(event)
         for (key, value) in fields {
             line.append(UInt8(ascii: ","))
-            Self.quote(key, into: &line)
+            line.quote(key)
             line.append(UInt8(ascii: ":"))
             switch value {
-            case .string(let s): Self.quote(s, into: &line)
+            case .string(let s): line.quote(s)
             case .int(let i):
                 if i < 0 { line.append(UInt8(ascii: "-")) }
-                Self.decimal(i.magnitude, into: &line)
-            case .double(let d): line += (d.isFinite ? String(d) : "null").utf8
-            case .bool(let b): line += (b ? "true" : "false").utf8
+                line.decimal(i.magnitude)
+            case .double(let d): line.append(Array((d.isFinite ? String(d) : "null").utf8))
+            case .bool(let b): line.append(b ? "true" : "false")
             case .bytes(let b):
                 line.append(UInt8(ascii: "\""))
-                Self.base64(b, into: &line)
+                line.base64(b)
                 line.append(UInt8(ascii: "\""))
             case .list(let l):
                 line.append(UInt8(ascii: "["))
                 for (i, item) in l.enumerated() {
                     if i > 0 { line.append(UInt8(ascii: ",")) }
-                    Self.quote(item, into: &line)
+                    line.quote(item)
                 }
                 line.append(UInt8(ascii: "]"))
             }
         }
-        line += Self.prevKey
-        line += prev
-        line += Self.lineEnd
-        Self.sha256Hex(line[...], into: &prev)
-        file?.append(line)
-        self.line = line
+        line.append(",\"prev\":\"")
+        line.append(prev)
+        line.append("\"}\n")
+        Self.sha256Hex(line.bytes, into: &prev)
+        file?.append(line.bytes)
     }
 
     /// After the last record (the scan's `end`): the file is cut to its lines.
     public func close() { file?.close() }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    private static let hexDigits: StaticString = "0123456789abcdef"
 
     /// SHA-256 of `bytes`, lower-case hex.
     public static func sha256Hex(_ bytes: ArraySlice<UInt8>) -> String {
@@ -139,104 +138,65 @@ public final class AuditLog {
 
     /// SHA-256 of `bytes` as 64 lower-case hex digits, written over `hex`'s.
     static func sha256Hex(_ bytes: ArraySlice<UInt8>, into hex: inout [UInt8]) {
+        bytes.withUnsafeBytes { sha256Hex($0, into: &hex) }
+    }
+
+    static func sha256Hex(_ bytes: UnsafeRawBufferPointer, into hex: inout [UInt8]) {
+        precondition(hex.count == 64)
         var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &digest) { d in
-            bytes.withUnsafeBufferPointer { p in nsebox_sha256(p.baseAddress, p.count, d.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-            for (i, b) in d.enumerated() {
-                hex[2 * i] = hexDigits[Int(b >> 4)]
-                hex[2 * i + 1] = hexDigits[Int(b & 15)]
+            let digits = hexDigits.utf8Start
+            nsebox_sha256(bytes.baseAddress, bytes.count, d.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            hex.withUnsafeMutableBufferPointer { out in
+                for i in 0..<32 {
+                    let b = d[i]
+                    out[2 * i] = digits[Int(b >> 4)]
+                    out[2 * i + 1] = digits[Int(b & 15)]
+                }
             }
         }
     }
 
-    // The fixed parts of a line, made once.
-    static let seqKey = Array("{\"seq\":".utf8), tsKey = Array(",\"ts\":\"".utf8)
-    static let instanceKey = Array("\",\"instance\":".utf8), scriptKey = Array(",\"script\":".utf8)
-    static let targetKey = Array(",\"target\":".utf8), eventKey = Array(",\"event\":".utf8)
-    static let prevKey = Array(",\"prev\":\"".utf8), lineEnd = Array("\"}\n".utf8)
-
-    static func decimal(_ v: UInt64, into out: inout [UInt8]) {
-        if v >= 10 { decimal(v / 10, into: &out) }
-        out.append(UInt8(48 + v % 10))
-    }
-
-    private var clock = TimestampCache()
-    /// The time now as RFC 3339 UTC with microseconds, "2026-11-27T04:12:01.900880Z", appended.
-    private func timestamp(into out: inout [UInt8]) { clock.append(into: &out) }
-
-    /// The text of a timestamp up to its second, made again only when the second changes.
+    /// The time now as RFC 3339 UTC with microseconds, "2026-11-27T04:12:01.900880Z":
+    /// its text up to the second is made again only when the second changes.
     struct TimestampCache {
         private var second = -1
         private var prefix: [UInt8] = []
 
-        mutating func append(into out: inout [UInt8]) {
+        mutating func append(into out: inout AuditLine) {
             var t = timespec()
             clock_gettime(CLOCK_REALTIME, &t)
             if t.tv_sec != second {
                 second = t.tv_sec
-                prefix = []
                 var tm = Glibc.tm()
                 var seconds = t.tv_sec
                 gmtime_r(&seconds, &tm)
-                Self.digits(Int(tm.tm_year) + 1900, 4, &prefix); prefix.append(UInt8(ascii: "-"))
-                Self.digits(Int(tm.tm_mon) + 1, 2, &prefix); prefix.append(UInt8(ascii: "-"))
-                Self.digits(Int(tm.tm_mday), 2, &prefix); prefix.append(UInt8(ascii: "T"))
-                Self.digits(Int(tm.tm_hour), 2, &prefix); prefix.append(UInt8(ascii: ":"))
-                Self.digits(Int(tm.tm_min), 2, &prefix); prefix.append(UInt8(ascii: ":"))
-                Self.digits(Int(tm.tm_sec), 2, &prefix); prefix.append(UInt8(ascii: "."))
+                var text = AuditLine(capacity: 32)
+                text.digits(Int(tm.tm_year) + 1900, width: 4); text.append(UInt8(ascii: "-"))
+                text.digits(Int(tm.tm_mon) + 1, width: 2); text.append(UInt8(ascii: "-"))
+                text.digits(Int(tm.tm_mday), width: 2); text.append(UInt8(ascii: "T"))
+                text.digits(Int(tm.tm_hour), width: 2); text.append(UInt8(ascii: ":"))
+                text.digits(Int(tm.tm_min), width: 2); text.append(UInt8(ascii: ":"))
+                text.digits(Int(tm.tm_sec), width: 2); text.append(UInt8(ascii: "."))
+                prefix = Array(text.bytes)
             }
-            out += prefix
-            Self.digits(t.tv_nsec / 1000, 6, &out)
+            out.append(prefix)
+            out.digits(t.tv_nsec / 1000, width: 6)
             out.append(UInt8(ascii: "Z"))
-        }
-
-        private static func digits(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = v
-            while divisor > 0 { out.append(UInt8(48 + (v / divisor) % 10)); v %= divisor; divisor /= 10 }
         }
     }
 
+    /// `s` as a JSON string (`AuditLine.quote`).
     static func quote(_ s: String) -> String {
         var out: [UInt8] = []
         quote(s, into: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `s` as a JSON string: printable ASCII as it is, but for `"` and `\\`;
-    /// every other character escaped (`\\n`, `\\uXXXX`, a surrogate pair above
-    /// the BMP), so a line never holds a raw control or non-ASCII byte.
     static func quote(_ s: String, into out: inout [UInt8]) {
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        out.append(quote)
-        // Names, events and most values need no escape: copied in one go.
-        var text = s
-        let plain = text.withUTF8 { p -> Bool in
-            for b in p where b < 0x20 || b >= 0x7f || b == quote || b == backslash { return false }
-            out.append(contentsOf: p)
-            return true
-        }
-        if plain {
-            out.append(quote)
-            return
-        }
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out.append(backslash); out.append(quote)
-            case "\\": out.append(backslash); out.append(backslash)
-            case "\n": out.append(backslash); out.append(UInt8(ascii: "n"))
-            case "\r": out.append(backslash); out.append(UInt8(ascii: "r"))
-            case "\t": out.append(backslash); out.append(UInt8(ascii: "t"))
-            case " "..."~": out.append(UInt8(u.value))
-            default:
-                for unit in String(u).utf16 {
-                    out.append(backslash); out.append(UInt8(ascii: "u"))
-                    for shift in [12, 8, 4, 0] { out.append(hexDigits[Int(unit >> UInt16(shift) & 15)]) }
-                }
-            }
-        }
-        out.append(quote)
+        var line = AuditLine(capacity: s.utf8.count + 2)
+        line.quote(s)
+        out += line.bytes
     }
 
     public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
@@ -245,25 +205,10 @@ public final class AuditLog {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends `bytes` in base64 (libcrypto's EVP_EncodeBlock: no line breaks).
+    /// Appends `bytes` in base64 (`AuditLine.base64`).
     static func base64(_ bytes: ArraySlice<UInt8>, into out: inout [UInt8]) {
-        let at = out.count
-        let length = (bytes.count + 2) / 3 * 4
-        // One byte more: EVP_EncodeBlock ends what it writes with a NUL.
-        out.append(contentsOf: repeatElement(0, count: length + 1))
-        var chunk = bytes.startIndex
-        var written = at
-        out.withUnsafeMutableBufferPointer { o in
-            bytes.withUnsafeBufferPointer { p in
-                // In pieces, as EVP_EncodeBlock counts in an Int32.
-                while chunk < bytes.endIndex {
-                    let n = min(bytes.endIndex - chunk, 3 << 20)
-                    let from = p.baseAddress! + (chunk - bytes.startIndex)
-                    written += Int(EVP_EncodeBlock(o.baseAddress! + written, from, Int32(n)))
-                    chunk += n
-                }
-            }
-        }
-        out.removeLast(out.count - written)
+        var line = AuditLine(capacity: (bytes.count + 2) / 3 * 4 + 1)
+        line.base64(bytes)
+        out += line.bytes
     }
 }
