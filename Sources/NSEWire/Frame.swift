@@ -175,6 +175,8 @@ public struct RawFrame: Sendable {
     public func decoded() throws -> Frame {
         let decoded = try ValueScanner.scan(values) { scanner in
             var decoded: [Value] = []
+            // Most frames carry one to four values: one allocation, not one per doubling.
+            if !scanner.atEnd { decoded.reserveCapacity(4) }
             while !scanner.atEnd { decoded.append(try scanner.value()) }
             return decoded
         }
