@@ -26,7 +26,10 @@ final class NetSocket {
     private var atEOF = false
     private var busy = false
     private var queued: [() -> Void] = []
-    private var timer: Int?
+    /// The running operation's timeout: when it ends, and what it does then.
+    private var deadline: (at: Double, fire: () -> Void)?
+    /// The reactor's timer for this socket and when it fires (`armTimeout`).
+    private var timer: (id: Int, at: Double)?
     private var tls: TLSSession?
     /// The name for SNI when TLS starts: the host name the script connected to.
     var serverName: String?
@@ -233,8 +236,9 @@ final class NetSocket {
     /// Closes the descriptor and drops any pending operation without answering it
     /// (used when the owning child is gone).
     func closeNow() {
-        reactor.cancel(timer)
+        reactor.cancel(timer?.id)
         timer = nil
+        deadline = nil
         if let h = handle { reactor.unwatch(h.raw) }
         tls?.shutdown()
         tls = nil
@@ -247,15 +251,20 @@ final class NetSocket {
     /// What the last read that found nothing waits for (TLS may need to write first).
     private var readWaitsFor: Reactor.Events = .read
 
-    /// Reads what is there: nil when nothing is (or on error, noted in readError),
-    /// empty at end of stream.
     /// nsock's read size, and the most it gathers in one receive (NSOCK_READ_CHUNK_SIZE).
     static let readSize = 8192
     static let readChunkLimit = 0x8FFFF
+    /// Where a plain read lands before it is copied out at its length: a
+    /// zeroed 8 KiB Array per read (most of them short, and the last of each
+    /// receive empty) cost more than the read. Only the broker's loop thread
+    /// reads sockets, and the bytes are copied out before the next read.
+    nonisolated(unsafe) private static let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
+    /// Reads what is there: nil when nothing is (or on error, noted in readError),
+    /// empty at end of stream.
     private func readSome(_ h: Handle) -> [UInt8]? {
-        var buf = [UInt8](repeating: 0, count: isUDP ? 65536 : NetSocket.readSize)
         if let tls {
+            var buf = [UInt8](repeating: 0, count: NetSocket.readSize)
             switch tls.read(into: &buf) {
             case .done(let n): buf.removeSubrange(n...); return buf
             case .wait(let events): readWaitsFor = events; return nil
@@ -264,8 +273,9 @@ final class NetSocket {
             }
         }
         readWaitsFor = .read
-        let n = buf.withUnsafeMutableBytes { Glibc.recv(h.raw, $0.baseAddress, $0.count, 0) }
-        if n >= 0 { buf.removeSubrange(n...); return buf }
+        let scratch = NetSocket.scratch
+        let n = Glibc.recv(h.raw, scratch.baseAddress, isUDP ? scratch.count : NetSocket.readSize, 0)
+        if n >= 0 { return Array(scratch[..<n]) }
         if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return nil }
         if errno == ECONNRESET { return [] }
         readError = errno
@@ -303,15 +313,32 @@ final class NetSocket {
     }
 
     /// Arms the socket's timeout for the current operation; -1 means none, as in nmap.
+    /// Bounds the running operation by the socket's timeout. Every send and
+    /// receive has one, and most end long before it: the reactor's timer is
+    /// left in place when an operation ends and serves the next ones, which
+    /// only move the deadline. It is re-armed when it fires before a later
+    /// deadline, and replaced when a shorter timeout needs it sooner.
     private func armTimeout(_ fire: @escaping () -> Void) {
-        reactor.cancel(timer)
-        guard timeoutMs >= 0 else { timer = nil; return }
-        timer = reactor.after(Double(timeoutMs) / 1000) { [weak self] in
-            guard let self else { return }
-            self.timer = nil
-            if let h = self.handle { self.reactor.unwatch(h.raw) }
-            fire()
-        }
+        guard timeoutMs >= 0 else { deadline = nil; return }
+        let at = Reactor.now() + Double(timeoutMs) / 1000
+        deadline = (at, fire)
+        if let t = timer, t.at <= at { return }
+        startTimer(at)
+    }
+
+    private func startTimer(_ at: Double) {
+        reactor.cancel(timer?.id)
+        let id = reactor.after(at - Reactor.now()) { [weak self] in self?.timerFired() }
+        timer = (id, at)
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let d = deadline else { return }
+        if Reactor.now() < d.at { return startTimer(d.at) }
+        deadline = nil
+        if let h = handle { reactor.unwatch(h.raw) }
+        d.fire()
     }
 
     private func enqueue(_ op: @escaping () -> Void) {
@@ -322,8 +349,7 @@ final class NetSocket {
 
     /// Answers the current operation once and starts the next queued one.
     private func finish(_ reply: Reply, _ values: [Value]) {
-        reactor.cancel(timer)
-        timer = nil
+        deadline = nil
         if let h = handle { reactor.unwatch(h.raw) }
         reply(values)
         busy = false
