@@ -27,10 +27,13 @@ public final class Reactor {
 
     /// What poll(2) is given, kept from round to round (a watch changes it in
     /// place), with each entry's handler at the same index and each descriptor's
-    /// index in `slot`.
+    /// index in `slots` (by descriptor number: `slot`).
     @exclusivity(unchecked) private var pollfds: [pollfd] = []
     @exclusivity(unchecked) private var handlers: [Handler] = []
-    @exclusivity(unchecked) private var slot: [Int32: Int] = [:]
+    /// -1 where a descriptor is not watched. Descriptors are small numbers (the
+    /// kernel gives the lowest free one), and a socket's watch changes with each
+    /// of its operations: an array, not a dictionary that hashes each look-up.
+    @exclusivity(unchecked) private var slots: [Int] = []
     /// The descriptors one round found ready, and what for (kept for its capacity).
     @exclusivity(unchecked) private var ready: [(fd: Int32, revents: Int16)] = []
     @exclusivity(unchecked) private var timers: [Int: (deadline: Double, fire: () -> Void)] = [:]
@@ -51,28 +54,38 @@ public final class Reactor {
     }
 
     /// Calls `handler` whenever `fd` is ready for `events`. Replaces an earlier watch.
+    /// Where `fd`'s watch is in `pollfds` and `handlers`, if it is watched.
+    private func slot(_ fd: Int32) -> Int? {
+        let n = Int(fd)
+        guard n >= 0, n < slots.count, slots[n] >= 0 else { return nil }
+        return slots[n]
+    }
+
     public func watch(_ fd: Int32, _ events: Events, _ handler: @escaping Handler) {
-        if let i = slot[fd] {
+        if let i = slot(fd) {
             pollfds[i].events = events.rawValue
             handlers[i] = handler
         } else {
-            slot[fd] = pollfds.count
+            guard fd >= 0 else { return }  // poll(2) skips these: it would never fire
+            if Int(fd) >= slots.count { slots += repeatElement(-1, count: Int(fd) + 1 - slots.count) }
+            slots[Int(fd)] = pollfds.count
             pollfds.append(pollfd(fd: fd, events: events.rawValue, revents: 0))
             handlers.append(handler)
         }
     }
 
     public func setEvents(_ fd: Int32, _ events: Events) {
-        if let i = slot[fd] { pollfds[i].events = events.rawValue }
+        if let i = slot(fd) { pollfds[i].events = events.rawValue }
     }
 
     public func unwatch(_ fd: Int32) {
-        guard let i = slot.removeValue(forKey: fd) else { return }
+        guard let i = slot(fd) else { return }
+        slots[Int(fd)] = -1
         let last = pollfds.count - 1
         if i != last {
             pollfds[i] = pollfds[last]
             handlers[i] = handlers[last]
-            slot[pollfds[i].fd] = i
+            slots[Int(pollfds[i].fd)] = i
         }
         pollfds.removeLast()
         handlers.removeLast()
@@ -137,7 +150,7 @@ public final class Reactor {
             for p in pollfds where p.revents != 0 { found.append((p.fd, p.revents)) }
             for (fd, r) in found {
                 // A handler may have removed or replaced another watch: look it up again.
-                guard let i = slot[fd] else { continue }
+                guard let i = slot(fd) else { continue }
                 let handler = handlers[i]  // copied out: it may change `handlers`
                 handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
                         r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)

@@ -34,11 +34,12 @@ extension Value {
 }
 
 extension Array where Element == UInt8 {
+    // In one append each, not a byte at a time: every frame's header and
+    // every integer and length of its values goes through these.
     mutating func appendBigEndian(_ v: UInt32) {
-        append(UInt8(v >> 24)); append(UInt8((v >> 16) & 0xff))
-        append(UInt8((v >> 8) & 0xff)); append(UInt8(v & 0xff))
+        Swift.withUnsafeBytes(of: v.bigEndian) { append(contentsOf: $0) }
     }
     mutating func appendBigEndian(_ v: UInt64) {
-        appendBigEndian(UInt32(v >> 32)); appendBigEndian(UInt32(v & 0xffff_ffff))
+        Swift.withUnsafeBytes(of: v.bigEndian) { append(contentsOf: $0) }
     }
 }
