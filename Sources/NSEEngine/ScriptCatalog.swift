@@ -39,11 +39,15 @@ public struct ScriptDatabaseEntry: Sendable, Equatable {
     }
 
     /// The file name without its directory and ".nse": what name tokens match.
+    /// (On the UTF-8 bytes: every entry of script.db is named at each scan's
+    /// start, and Character by Character this was most of resolving --script.)
     public var baseName: String {
-        var base = Substring(filename)
-        if let slash = base.lastIndex(where: { $0 == "/" || $0 == "\\" }) { base = base[base.index(after: slash)...] }
-        if base.hasSuffix(".nse") { base.removeLast(4) }
-        return String(base)
+        var base = Substring(filename).utf8
+        if let slash = base.lastIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }) {
+            base = base[base.index(after: slash)...]
+        }
+        if base.count >= 4, base.suffix(4).elementsEqual(".nse".utf8) { base = base.dropLast(4) }
+        return String(Substring(base))
     }
 }
 

@@ -281,3 +281,17 @@ private func message(_ c: ScriptCatalog, _ spec: String) -> String? {
 
         """)
 }
+
+/// The name a script.db entry's name tokens match: the file name without its
+/// directory (either slash) and without ".nse", whatever characters it holds.
+@Test func databaseEntryBaseName() {
+    func base(_ f: String) -> String { ScriptDatabaseEntry(filename: f, categories: []).baseName }
+    #expect(base("acarsd-info.nse") == "acarsd-info")
+    #expect(base("dir/sub/http-title.nse") == "http-title")
+    #expect(base("dir\\smb-os-discovery.nse") == "smb-os-discovery")
+    #expect(base("caf\u{e9}-\u{1F600}.nse") == "caf\u{e9}-\u{1F600}")
+    #expect(base("no-extension") == "no-extension")
+    #expect(base("upper.NSE") == "upper.NSE")
+    #expect(base(".nse") == "")
+    #expect(base("a/") == "")
+}
