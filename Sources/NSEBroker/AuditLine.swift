@@ -104,7 +104,8 @@ struct AuditLine: ~Copyable {
     }
 
     private static let quoteMark = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-    private static let hexDigits: StaticString = "0123456789abcdef"
+    /// Lower-case hex digits, by value (here and for the chain's SHA-256).
+    static let hexDigits: StaticString = "0123456789abcdef"
 
     private mutating func escaped(_ s: String) {
         append(Self.quoteMark)

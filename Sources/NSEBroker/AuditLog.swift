@@ -127,8 +127,6 @@ public final class AuditLog {
     /// After the last record (the scan's `end`): the file is cut to its lines.
     public func close() { file?.close() }
 
-    private static let hexDigits: StaticString = "0123456789abcdef"
-
     /// SHA-256 of `bytes`, lower-case hex.
     public static func sha256Hex(_ bytes: ArraySlice<UInt8>) -> String {
         var hex = [UInt8](repeating: 0, count: 64)
@@ -145,7 +143,7 @@ public final class AuditLog {
         precondition(hex.count == 64)
         var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &digest) { d in
-            let digits = hexDigits.utf8Start
+            let digits = AuditLine.hexDigits.utf8Start
             nsebox_sha256(bytes.baseAddress, bytes.count, d.baseAddress!.assumingMemoryBound(to: UInt8.self))
             hex.withUnsafeMutableBufferPointer { out in
                 for i in 0..<32 {

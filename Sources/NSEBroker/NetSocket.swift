@@ -312,12 +312,12 @@ final class NetSocket {
         finish(reply, [.none, e == ETIMEDOUT ? "TIMEOUT" : "ERROR"])
     }
 
-    /// Arms the socket's timeout for the current operation; -1 means none, as in nmap.
-    /// Bounds the running operation by the socket's timeout. Every send and
-    /// receive has one, and most end long before it: the reactor's timer is
-    /// left in place when an operation ends and serves the next ones, which
-    /// only move the deadline. It is re-armed when it fires before a later
-    /// deadline, and replaced when a shorter timeout needs it sooner.
+    /// Bounds the running operation by the socket's timeout (-1: none, as in
+    /// nmap), calling `fire` when it passes. Every send and receive has one,
+    /// and most end long before it: the reactor's timer is left in place when
+    /// an operation ends and serves the next ones, which only move the
+    /// deadline. It is re-armed when it fires before a later deadline, and
+    /// replaced when a shorter timeout needs it sooner.
     private func armTimeout(_ fire: @escaping () -> Void) {
         guard timeoutMs >= 0 else { deadline = nil; return }
         let at = Reactor.now() + Double(timeoutMs) / 1000

@@ -27,7 +27,7 @@ public final class Reactor {
 
     /// What poll(2) is given, kept from round to round (a watch changes it in
     /// place), with each entry's handler at the same index and each descriptor's
-    /// index in `slots` (by descriptor number: `slot`).
+    /// index in `slots`.
     @exclusivity(unchecked) private var pollfds: [pollfd] = []
     @exclusivity(unchecked) private var handlers: [Handler] = []
     /// -1 where a descriptor is not watched. Descriptors are small numbers (the
@@ -53,7 +53,6 @@ public final class Reactor {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// Calls `handler` whenever `fd` is ready for `events`. Replaces an earlier watch.
     /// Where `fd`'s watch is in `pollfds` and `handlers`, if it is watched.
     private func slot(_ fd: Int32) -> Int? {
         let n = Int(fd)
@@ -61,6 +60,7 @@ public final class Reactor {
         return slots[n]
     }
 
+    /// Calls `handler` whenever `fd` is ready for `events`. Replaces an earlier watch.
     public func watch(_ fd: Int32, _ events: Events, _ handler: @escaping Handler) {
         if let i = slot(fd) {
             pollfds[i].events = events.rawValue
