@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "NSESandboxTests", dependencies: ["NSESandbox", "NSEPolicy", "NSESystem", "CSandboxSys", "CSyscallProbe"]),
         .testTarget(name: "NSEScanTests", dependencies: ["NSEScan"]),
         .testTarget(name: "NSEBrokerTests", dependencies: ["NSEBroker", "NSESystem", "NSEWire"]),
+        .testTarget(name: "NSEChildTests", dependencies: ["NSEChild", "NSEWire", "CLua"]),
         .testTarget(name: "NSEEngineTests", dependencies: ["NSEEngine", "NSEScan", "NSEWire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["nsebox", "nsebox-child"]),
         // Live conformance suite: real Debian services on loopback, nmap vs nsebox.

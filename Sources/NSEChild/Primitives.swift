@@ -8,6 +8,8 @@ import NSEWire
 /// builds the `nmap` module on. They run through the C trampoline: on failure they
 /// leave a message on the stack and return NSE_RAISE, never calling lua_error.
 nonisolated(unsafe) var rpcClient: RPCClient!
+/// Replies that repeat, pushed as copies (`ReplyTemplates`): the child's one thread.
+nonisolated(unsafe) var replyTemplates = ReplyTemplates()
 
 enum Primitives {
     static let table: [(String, nse_swift_function)] = [
@@ -88,7 +90,7 @@ enum Primitives {
         let L = L!
         do {
             let (op, values) = try opAndValues(L)
-            return try pushAll(L, rpcClient.callRaw(op, values).values)
+            return try replyTemplates.push(L, op, rpcClient.callRaw(op, values).values)
         } catch { return raise(L, describe(error)) }
     }
 
