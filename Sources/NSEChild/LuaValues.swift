@@ -61,28 +61,38 @@ enum LuaValues {
     /// with no `Value` in between.
     static func push(_ L: OpaquePointer, _ scanner: inout ValueScanner, depth: Int = 0) throws {
         guard depth <= WireLimits.maxDepth else { throw WireError(.tooDeep) }
-        switch try scanner.next() {
+        let item = try scanner.next()
+        guard case .table(let count) = item else { return pushScalar(L, item) }
+        lua_checkstack(L, 3)
+        lua_createtable(L, 0, tableSize(count))
+        for _ in 0..<count {
+            try push(L, &scanner, depth: depth + 1)
+            try push(L, &scanner, depth: depth + 1)
+            if keyIsUnusable(L) { nse_pop(L, 2) } else { lua_rawset(L, -3) }
+        }
+    }
+
+    /// Pushes an item that is not a table (a table's item pushes nothing).
+    static func pushScalar(_ L: OpaquePointer, _ item: ValueScanner.Item) {
+        switch item {
         case .none: lua_pushnil(L)
         case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
         case .int(let i): lua_pushinteger(L, i)
         case .double(let d): lua_pushnumber(L, d)
         case .bytes(let b):
             _ = lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
-        case .table(let count):
-            lua_checkstack(L, 3)
-            lua_createtable(L, 0, Int32(min(count, 1 << 16)))
-            for _ in 0..<count {
-                try push(L, &scanner, depth: depth + 1)
-                try push(L, &scanner, depth: depth + 1)
-                // nil and NaN cannot be table keys: lua_rawset would raise an error.
-                if lua_type(L, -2) == LUA_TNIL || (lua_type(L, -2) == LUA_TNUMBER && nse_isinteger(L, -2) == 0
-                                                    && nse_tonumberx(L, -2, nil).isNaN) {
-                    nse_pop(L, 2)
-                } else {
-                    lua_rawset(L, -3)
-                }
-            }
+        case .table: break
         }
+    }
+
+    /// The size a table of `count` entries is created with.
+    static func tableSize(_ count: Int) -> Int32 { Int32(min(count, 1 << 16)) }
+
+    /// Whether the key under the top value is nil or NaN, which cannot be table
+    /// keys (lua_rawset would raise an error): such an entry is left out.
+    static func keyIsUnusable(_ L: OpaquePointer) -> Bool {
+        lua_type(L, -2) == LUA_TNIL
+            || (lua_type(L, -2) == LUA_TNUMBER && nse_isinteger(L, -2) == 0 && nse_tonumberx(L, -2, nil).isNaN)
     }
 
     static func pushString(_ L: OpaquePointer, _ s: String) {

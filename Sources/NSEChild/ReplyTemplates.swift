@@ -84,35 +84,24 @@ struct ReplyTemplates {
     /// would push, with each table as its template.
     private static func pushTemplate(_ L: OpaquePointer, _ scanner: inout ValueScanner, depth: Int = 0) throws {
         guard depth <= WireLimits.maxDepth else { throw WireError(.tooDeep) }
-        switch try scanner.next() {
-        case .none: lua_pushnil(L)
-        case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
-        case .int(let i): lua_pushinteger(L, i)
-        case .double(let d): lua_pushnumber(L, d)
-        case .bytes(let b):
-            _ = lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
-        case .table(let count):
-            guard lua_checkstack(L, 4) != 0 else { throw WireError(.tooDeep) }
-            lua_createtable(L, Int32(min(2 * count + 2, 1 << 16)), 0)
-            var pairs: lua_Integer = 0
-            for _ in 0..<count {
-                try pushTemplate(L, &scanner, depth: depth + 1)
-                try pushTemplate(L, &scanner, depth: depth + 1)
-                // The keys `LuaValues.push` leaves out, left out here too.
-                if lua_type(L, -2) == LUA_TNIL || (lua_type(L, -2) == LUA_TNUMBER && nse_isinteger(L, -2) == 0
-                                                    && nse_tonumberx(L, -2, nil).isNaN) {
-                    nse_pop(L, 2)
-                    continue
-                }
-                pairs += 1
-                lua_rawseti(L, -3, 2 * pairs + 2)
-                lua_rawseti(L, -2, 2 * pairs + 1)
-            }
-            lua_pushinteger(L, lua_Integer(min(count, 1 << 16)))
-            lua_rawseti(L, -2, 1)
-            lua_pushinteger(L, pairs)
-            lua_rawseti(L, -2, 2)
+        let item = try scanner.next()
+        guard case .table(let count) = item else { return LuaValues.pushScalar(L, item) }
+        guard lua_checkstack(L, 4) != 0 else { throw WireError(.tooDeep) }
+        lua_createtable(L, Int32(min(2 * count + 2, 1 << 16)), 0)
+        var pairs: lua_Integer = 0
+        for _ in 0..<count {
+            try pushTemplate(L, &scanner, depth: depth + 1)
+            try pushTemplate(L, &scanner, depth: depth + 1)
+            // The entries `LuaValues.push` leaves out, left out here too.
+            if LuaValues.keyIsUnusable(L) { nse_pop(L, 2); continue }
+            pairs += 1
+            lua_rawseti(L, -3, 2 * pairs + 2)
+            lua_rawseti(L, -2, 2 * pairs + 1)
         }
+        lua_pushinteger(L, lua_Integer(LuaValues.tableSize(count)))
+        lua_rawseti(L, -2, 1)
+        lua_pushinteger(L, pairs)
+        lua_rawseti(L, -2, 2)
     }
 
     /// Pushes a copy of each value of the template `ref`; returns how many.
