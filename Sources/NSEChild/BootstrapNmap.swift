@@ -3,6 +3,9 @@
 /// are the broker's, held by this process from first use until its next yield point.
 let bootstrapNmap = #"""
 local rt, OP, S = ...
+-- The base functions as the bootstrap found them: nmap's own functions are C,
+-- which a script's globals cannot change, and a local is also found faster.
+local type, tostring, tonumber, tointeger = type, tostring, tonumber, math.tointeger
 local job = S.job
 local rpc = S.rpc
 local nmap = {}
@@ -135,7 +138,7 @@ end
 function S.port_key(port)
   local number = type(port) == "table" and port.number or port
   local proto = type(port) == "table" and port.protocol or "tcp"
-  return math.tointeger(tonumber(number)) or -1, tostring(proto)
+  return tointeger(tonumber(number)) or -1, tostring(proto)
 end
 
 function nmap.set_port_state(host, port, state)
@@ -191,7 +194,7 @@ function Socket:connect(host, port, proto)
     number = port.number
     proto = proto or port.protocol
   end
-  number = math.tointeger(tonumber(number))
+  number = tointeger(tonumber(number))
   if not number or number < 0 or number > 65535 then
     error("bad argument #2 to 'connect' (port number expected)", 2)
   end
@@ -223,7 +226,7 @@ end
 function Socket:sendto(host, port, data)
   local address = host_of(host)
   local number = type(port) == "table" and port.number or port
-  number = math.tointeger(tonumber(number))
+  number = tointeger(tonumber(number))
   if type(address) ~= "string" or not number then error("bad argument to 'sendto' (host and port expected)", 2) end
   check_open(self)
   return rpc("sendTo", self.id, address, number, tostring(data))
@@ -238,12 +241,12 @@ end
 
 function Socket:receive_bytes(n)
   check_open(self)
-  return rpc("receive", self.id, 1, math.tointeger(tonumber(n)) or 1)
+  return rpc("receive", self.id, 1, tointeger(tonumber(n)) or 1)
 end
 
 function Socket:receive_lines(n)
   check_open(self)
-  return rpc("receive", self.id, 2, math.tointeger(tonumber(n)) or 1)
+  return rpc("receive", self.id, 2, tointeger(tonumber(n)) or 1)
 end
 
 --- Reads until `delim` (a Lua pattern, or a function returning start and end
@@ -283,7 +286,7 @@ end
 function Socket:set_timeout(ms)
   -- nmap truncates a fractional timeout (stdnse.get_timeout can give 1428.57).
   ms = tonumber(ms)
-  ms = ms and ms == ms and math.tointeger(ms >= 0 and math.floor(ms) or math.ceil(ms))
+  ms = ms and ms == ms and tointeger(ms >= 0 and math.floor(ms) or math.ceil(ms))
   if not ms then error("bad argument #1 to 'set_timeout' (number expected)", 2) end
   if ms < -1 then error("Negative timeout: " .. ms, 2) end
   self.timeout = ms
@@ -302,7 +305,7 @@ function Socket:bind(address, port)
   if address ~= nil and type(address) ~= "string" then
     error("bad argument #1 to 'bind' (string expected, got " .. type(address) .. ")", 2)
   end
-  local number = math.tointeger(tonumber(port))
+  local number = tointeger(tonumber(port))
   if not number then error("bad argument #2 to 'bind' (number expected, got " .. type(port) .. ")", 2) end
   if number < 0 or number > 65535 then return nil, "getaddrinfo: Servname not supported for ai_socktype" end
   if address and not (address:match("^%d+%.%d+%.%d+%.%d+$") or address:match("^[%x:.]*:[%x:.]*$")) then
@@ -352,7 +355,7 @@ function Socket:pcap_open(device, snaplen, promisc, a4, a5)
   local hash_fn, bpf = nil, a4
   if type(a4) == "function" then hash_fn, bpf = a4, a5 end
   if type(device) ~= "string" then error("bad argument #1 to 'pcap_open' (string expected)", 2) end
-  snaplen = math.tointeger(tonumber(snaplen))
+  snaplen = tointeger(tonumber(snaplen))
   if not snaplen then error("bad argument #2 to 'pcap_open' (number expected)", 2) end
   if type(promisc) ~= "boolean" then error("bad argument #3 to 'pcap_open' (boolean expected)", 2) end
   if type(bpf) ~= "string" then error("bad argument #" .. (hash_fn and 5 or 4) .. " to 'pcap_open' (string expected)", 2) end
@@ -440,7 +443,7 @@ nmap.socket = {
     if secs < 0 then error(string.format("argument to sleep (%f) must not be negative\n", secs), 2) end
     local ms = secs * 1000
     if ms ~= ms then ms = 0 end
-    rpc("sleep", math.tointeger(math.floor(math.min(ms, 86400000) + 0.5)))
+    rpc("sleep", tointeger(math.floor(math.min(ms, 86400000) + 0.5)))
   end,
 }
 nmap.socket.parse_ssl_certificate = function(der) return require("nsebox_cert").parse_der(der) end -- nmap's: DER only; libcrypto starts on first use
