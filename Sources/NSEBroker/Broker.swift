@@ -128,6 +128,14 @@ public final class Broker {
     lazy var background = BackgroundWork(reactor: reactor)
     /// nmap.set_port_state and nmap.set_port_version change the broker's port table.
     public var portUpdate: (String?, Int, String, PortUpdate) -> Void = { _, _, _, _ in }
+    /// How many changes scripts have made to port tables: a session keeps its
+    /// last port-table answer only while this stays the same.
+    private(set) var portChanges = 0
+    /// A script's change to a port table (every change goes through here).
+    func changePort(_ host: String?, _ port: Int, _ proto: String, _ update: PortUpdate) {
+        portChanges += 1
+        portUpdate(host, port, proto, update)
+    }
 
     public enum PortUpdate: Sendable {
         case state(String)

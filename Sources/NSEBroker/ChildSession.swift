@@ -77,6 +77,10 @@ final class ChildSession {
     private var bytesReceived: UInt64 = 0
     private var outputBytes = 0
     private var inFlight = 0
+    /// The last nmap.get_port_state answer, for its port and protocol, and the
+    /// broker's count of port changes then: asked again with none since, it is
+    /// answered without the engine's look-up.
+    private var lastPortState: (port: Int64, proto: Value, changes: Int, table: EncodedValue?)?
     private var warnedOutput = false
     private let completion: (ScriptOutcome) -> Void
     private var holder: RegistryStore.Holder { ObjectIdentifier(self) }
@@ -479,18 +483,22 @@ final class ChildSession {
         case .newTargetsNum:
             answer([.int(Int64(broker.newTargetsCount()))])
         case .getPortState:
-            if let table = broker.portState(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "") {
-                reply(op, id, encoded: table)
+            let port = v[0].int ?? -1
+            let table: EncodedValue?
+            if let last = lastPortState, last.port == port, last.proto == v[1], last.changes == broker.portChanges {
+                table = last.table
             } else {
-                answer([.none])
+                table = broker.portState(job.hostKey, Int(port), v[1].text ?? "")
+                lastPortState = (port, v[1], broker.portChanges, table)
             }
+            if let table { reply(op, id, encoded: table) } else { answer([.none]) }
         case .setPortState:
             guard let state = v[2].text, state == "open" || state == "closed" else {
                 return violation("protocol violation: port state must be open or closed")
             }
-            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
+            broker.changePort(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .state(state))
         case .setPortVersion:
-            broker.portUpdate(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
+            broker.changePort(job.hostKey, Int(v[0].int ?? -1), v[1].text ?? "", .version(v[2]))
         case .pcapOpen where replay != nil, .rawSend where replay != nil:
             // A replay stays off the network; raw packets are not answered from a recording.
             replay?.depart(op == .pcapOpen ? "opens a packet capture: raw packets are not replayed"
