@@ -25,7 +25,8 @@ struct ReplyTemplates {
         /// The template's registry reference, or LUA_NOREF before the bytes repeat.
         var template: Int32
     }
-    private var entries = [Entry?](repeating: nil, count: 128)
+    /// One per op number; made at the first reply, when the registry is first seen.
+    private var entries: [Entry?] = []
     /// The registry the references are in: a new Lua state starts afresh.
     private var registry: UnsafeRawPointer?
     /// Larger replies are not kept: comparing and copying their bytes each time
@@ -35,7 +36,7 @@ struct ReplyTemplates {
     /// Pushes the values of an `op` reply (encoded); returns how many.
     mutating func push(_ L: OpaquePointer, _ op: Op, _ encoded: ArraySlice<UInt8>) throws -> Int32 {
         let here = lua_topointer(L, nse_registryindex())
-        if here != registry { entries = [Entry?](repeating: nil, count: 128); registry = here }
+        if here != registry { entries = [Entry?](repeating: nil, count: 128); registry = here }  // op numbers are 7 bits
         let i = Int(op.rawValue)
         guard encoded.count <= ReplyTemplates.maxBytes else { return try Primitives.pushAll(L, encoded) }
         if let entry = entries[i], ReplyTemplates.same(entry.bytes, encoded) {
