@@ -93,19 +93,23 @@ public final class Broker {
     public var recording: Recording? { config.recording }
     /// The policy's name, for the audit log's start records.
     let policyName: String
+    // The engine's hooks below are set once, before the scan, and called on the
+    // loop's one thread: unchecked (see Reactor's state), as each call would
+    // otherwise begin and end a run-time access check.
+
     /// Every line a script logs.
-    public var onLog: (ScriptLog) -> Void = { _ in }
+    @exclusivity(unchecked) public var onLog: (ScriptLog) -> Void = { _ in }
     /// Every request the broker refused (script name, what and why).
-    public var onDenied: (String, String) -> Void = { _, _ in }
+    @exclusivity(unchecked) public var onDenied: (String, String) -> Void = { _, _ in }
     /// The broker's port table, asked by nmap.get_port_state (host, port, protocol),
     /// encoded (the engine encodes each once).
-    public var portState: (String?, Int, String) -> EncodedValue? = { _, _, _ in nil }
+    @exclusivity(unchecked) public var portState: (String?, Int, String) -> EncodedValue? = { _, _, _ in nil }
     /// nmap.get_ports: the host's port tables with a protocol and state ("" = any).
-    public var ports: (String?, String, String) -> [Value] = { _, _, _ in [] }
+    @exclusivity(unchecked) public var ports: (String?, String, String) -> [Value] = { _, _, _ in [] }
     /// nmap.add_targets: queues target specs for the scan; returns how many were
     /// accepted, or an error. nmap.new_targets_num: how many were added so far.
-    public var addTargets: ([String]) -> (Int, String?) = { _ in (0, "adding targets is not enabled") }
-    public var newTargetsCount: () -> Int = { 0 }
+    @exclusivity(unchecked) public var addTargets: ([String]) -> (Int, String?) = { _ in (0, "adding targets is not enabled") }
+    @exclusivity(unchecked) public var newTargetsCount: () -> Int = { 0 }
     /// nselib modules compiled once for the scan's children.
     let modules = CompiledModules()
     /// How many module loads so far got the broker's bytecode (NSEBOX_BROKER_STATS).
@@ -469,7 +473,9 @@ public final class Broker {
     /// (NSEBOX_BROKER_STATS prints it as "instances started from the pool").
     public private(set) var pooledStarts = 0
     /// How many requests instances made, by message number (NSEBOX_BROKER_STATS prints them).
-    public internal(set) var requestCounts = [Int](repeating: 0, count: 256)
+    /// Unchecked (see Reactor's state): counted on the loop's one thread, and
+    /// read once the scan is over.
+    @exclusivity(unchecked) public internal(set) var requestCounts = [Int](repeating: 0, count: 256)
 
     /// Asks the zygote for an instance, its job to come.
     private func fork(_ zygote: Zygote) -> Forked? {

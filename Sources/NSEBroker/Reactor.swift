@@ -126,13 +126,19 @@ public final class Reactor {
     /// Microseconds `runOnce` polls without sleeping before it waits (0: none).
     var spinMicros = 0
 
+    /// One round: the timers that are due, one poll(2), the handlers of what it
+    /// found ready. The clock is read once, at the start: a timer that comes due
+    /// while the handlers run fires at the start of the next round, which follows
+    /// at once (poll's timeout is measured from that reading too, so it can only
+    /// end a round early, never late).
     func runOnce() {
-        fireDueTimers()
-        let timeout = nextTimeoutMillis()
+        let now = Reactor.now()
+        fireDueTimers(now)
+        let timeout = nextTimeoutMillis(now)
         var n: Int32 = 0
         if spinMicros > 0 && timeout != 0 {
             // Looks again without sleeping until something is ready or the spin is over.
-            let deadline = Reactor.now() + Double(spinMicros) / 1e6
+            let deadline = now + Double(spinMicros) / 1e6
             repeat {
                 n = pollfds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), 0) }
             } while n == 0 && Reactor.now() < deadline
@@ -142,37 +148,41 @@ public final class Reactor {
             if errno == EINTR { return }
             fatalError("poll: \(SystemError("poll", errno: errno))")
         }
-        if n > 0 {
+        if n == 1 {
+            // The usual round: one descriptor, and no list of them to keep.
+            guard let p = pollfds.first(where: { $0.revents != 0 }) else { return }
+            dispatch(p.fd, p.revents)
+        } else if n > 1 {
             // Handlers change the watches: the ready ones are noted first.
             var found = ready
             ready = []
             found.removeAll(keepingCapacity: true)
             for p in pollfds where p.revents != 0 { found.append((p.fd, p.revents)) }
-            for (fd, r) in found {
-                // A handler may have removed or replaced another watch: look it up again.
-                guard let i = slot(fd) else { continue }
-                let handler = handlers[i]  // copied out: it may change `handlers`
-                handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0,
-                        r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
-            }
+            for (fd, r) in found { dispatch(fd, r) }
             ready = found
         }
-        fireDueTimers()
     }
 
-    private func nextTimeoutMillis() -> Int32 {
+    /// Calls `fd`'s handler with what poll found, if it is still watched.
+    @inline(__always)
+    private func dispatch(_ fd: Int32, _ r: Int16) {
+        // A handler may have removed or replaced another watch: look it up again.
+        guard let i = slot(fd) else { return }
+        let handler = handlers[i]  // copied out: it may change `handlers`
+        handler(r & Int16(POLLIN) != 0, r & Int16(POLLOUT) != 0, r & Int16(POLLHUP | POLLERR | POLLNVAL) != 0)
+    }
+
+    private func nextTimeoutMillis(_ now: Double) -> Int32 {
         dropCancelled()
         guard let soonest = due.first?.deadline else { return 1000 }
-        let ms = (soonest - Reactor.now()) * 1000
+        let ms = (soonest - now) * 1000
         return Int32(max(0, min(1000, ms.rounded(.up))))
     }
 
-    /// Fires the timers whose deadline has passed, earliest first. One that a
-    /// handler adds with no delay waits for the next round.
-    private func fireDueTimers() {
+    /// Fires the timers whose deadline had passed at `now`, earliest first. One
+    /// that a timer adds with no delay waits for the next round.
+    private func fireDueTimers(_ now: Double) {
         dropCancelled()
-        if due.isEmpty { return }
-        let now = Reactor.now()
         while true {
             dropCancelled()
             guard let top = due.first, top.deadline <= now else { return }

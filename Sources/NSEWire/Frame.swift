@@ -32,13 +32,9 @@ public struct Frame: Equatable, Sendable {
     /// Appends the frame's bytes, length prefix included (the length is written
     /// once the body is: one buffer, no copy).
     public func encode(into out: inout [UInt8]) {
-        let at = out.count
-        for _ in 0..<4 { out.append(0) }
-        out.append(op)
-        out.appendBigEndian(requestID)
+        let at = out.appendFrameHead(op: op, requestID: requestID)
         for v in values { v.encode(into: &out) }
-        let length = UInt32(out.count - at - 4)
-        for i in 0..<4 { out[at + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
+        out.patchLength(at: at)
     }
 
     /// Checks the values against the request's argument list.
@@ -100,20 +96,19 @@ public struct FrameDecoder: Sendable {
     /// value only when the values are read.
     public mutating func nextRaw() throws -> RawFrame? {
         guard bufferedCount >= WireLimits.lengthPrefix else { return nil }
-        var length = 0
-        for i in 0..<4 { length = length << 8 | Int(buffer[start + i]) }
+        let at = start
+        let length = Int(buffer.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) })
         guard length <= maxBody else { throw WireError(.frameTooLarge, "\(length) bytes") }
         guard length >= 5 else { throw WireError(.frameTooSmall, "\(length) bytes") }
         guard bufferedCount >= 4 + length else { return nil }
-        let bodyStart = start + 4
-        let body = buffer[bodyStart..<bodyStart + length]
-        start = bodyStart + length
-        defer { if start == end { start = 0; end = 0; if buffer.count > 1 << 16 { buffer = [] } } }
-        let op = body[body.startIndex]
+        let (op, id) = buffer.withUnsafeBytes { p in
+            (p[at + 4], UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at + 5, as: UInt32.self)))
+        }
         guard Op(rawValue: op & 0x7f) != nil else { throw WireError(.unknownOperation, "\(op)") }
-        var id: UInt32 = 0
-        for i in 1...4 { id = id << 8 | UInt32(body[body.startIndex + i]) }
-        return RawFrame(op: op, requestID: id, values: body.dropFirst(5))
+        start = at + 4 + length
+        let values = buffer[(at + 9)..<start]
+        if start == end { start = 0; end = 0; if buffer.count > 1 << 16 { buffer = [] } }
+        return RawFrame(op: op, requestID: id, values: values)
     }
 
     /// At least `count` bytes of room after `end`: the undecoded bytes move to
@@ -149,12 +144,16 @@ public struct EncodedValue: Sendable {
 }
 
 extension Frame {
+    /// Appends a reply to `op` carrying one value (no array of them to make).
+    public static func encodeReply(to op: Op, requestID: UInt32, _ value: Value, into out: inout [UInt8]) {
+        let at = out.appendFrameHead(op: Op.reply(to: op), requestID: requestID)
+        value.encode(into: &out)
+        out.patchLength(at: at)
+    }
+
     /// Appends a reply to `op` whose one value is already encoded.
     public static func encodeReply(to op: Op, requestID: UInt32, _ value: EncodedValue, into out: inout [UInt8]) {
-        let length = UInt32(5 + value.bytes.count)
-        out.appendBigEndian(length)
-        out.append(Op.reply(to: op))
-        out.appendBigEndian(requestID)
+        _ = out.appendFrameHead(op: Op.reply(to: op), requestID: requestID, length: UInt32(5 + value.bytes.count))
         out.append(contentsOf: value.bytes)
     }
 }
