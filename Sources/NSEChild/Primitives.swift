@@ -7,9 +7,12 @@ import NSEWire
 /// The few functions written in Swift that the bootstrap (bootstrap.lua.swift)
 /// builds the `nmap` module on. They run through the C trampoline: on failure they
 /// leave a message on the stack and return NSE_RAISE, never calling lua_error.
-nonisolated(unsafe) var rpcClient: RPCClient!
-/// Replies that repeat, pushed as copies (`ReplyTemplates`): the child's one thread.
-nonisolated(unsafe) var replyTemplates = ReplyTemplates()
+///
+/// Both globals are the child's one thread's, and unchecked: a run-time check of
+/// each access to a global began and ended every call (callgrind, perf).
+@exclusivity(unchecked) nonisolated(unsafe) var rpcClient: RPCClient!
+/// Replies that repeat, pushed as copies (`ReplyTemplates`).
+@exclusivity(unchecked) nonisolated(unsafe) var replyTemplates = ReplyTemplates()
 
 enum Primitives {
     static let table: [(String, nse_swift_function)] = [

@@ -50,7 +50,7 @@ struct ReplyTemplates {
         if let old = entries[i]?.template, old != LUA_NOREF { luaL_unref(L, nse_registryindex(), old) }
         let top = lua_gettop(L)
         let hasTable = (top - n + 1...top).contains { lua_type(L, $0) == LUA_TTABLE }
-        entries[i] = hasTable ? Entry(bytes: Array(encoded), template: LUA_NOREF) : nil
+        if hasTable { entries[i] = Entry(bytes: Array(encoded), template: LUA_NOREF) } else if entries[i] != nil { entries[i] = nil }
         return n
     }
 
