@@ -375,6 +375,15 @@ public final class Broker {
     /// from them (W1 was 10% slower with every instance spinning).
     func replySpin() -> Int { live.count <= 1 && Broker.cores > 1 ? Broker.spinMicros : 0 }
     static let spinMicros = 15
+    /// Whether an instance waits for its replies in read(2) rather than in poll(2)
+    /// then read: when the broker and its children share one CPU, and children
+    /// yield. A read blocked on the RPC socket is woken early, when the broker
+    /// takes the request (the "room to write" wake-up shares the socket's wait
+    /// queue), and on two CPUs that wake-up runs the child for nothing. On one,
+    /// the child cannot run before the broker sleeps, by which time the reply is
+    /// there, and the early wake-up only spares the later one; poll would cost a
+    /// system call more per round trip (docs/performance.md).
+    static let repliesWaitInRead = cores == 1 && childrenYield
     /// The CPUs this process may run on (and its children, which inherit the
     /// mask): a spin on the broker's only CPU would keep the broker from answering.
     static let cores = usableCPUs()

@@ -171,7 +171,7 @@ final class ChildSession {
         }
         if case .forked = process {
             sentRun = true
-            send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), code: scriptCode())]))
+            send(runFrame())
         }
         if began { auditStart() }
     }
@@ -249,6 +249,12 @@ final class ChildSession {
 
     /// Who this instance's records are about, made once.
     private lazy var auditSource = AuditLog.Source(instance: label, script: job.scriptName, target: Self.auditTarget(job))
+
+    /// The job, and how the instance is to wait for its replies.
+    private func runFrame() -> Frame {
+        Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(),
+                                   waitInRead: Broker.repliesWaitInRead, code: scriptCode())])
+    }
 
     /// What the audit log calls this instance's target: "HOST" or "HOST:PORT/PROTO".
     static func auditTarget(_ job: ScriptJob) -> String {
@@ -335,7 +341,7 @@ final class ChildSession {
                 return violation("protocol violation: child speaks protocol version \(v[0].int ?? -1), broker \(WireLimits.protocolVersion)")
             }
             state = .running
-            if !sentRun && activated { sentRun = true; send(Frame(.run, [job.wireValue(randomSeed: randomSeed, spinMicros: broker.replySpin(), code: scriptCode())])) }
+            if !sentRun && activated { sentRun = true; send(runFrame()) }
         case .connect:
             guard let s = socket(v[0]) else { return }
             connect(s, host: v[1].text ?? "", port: Int(v[2].int ?? -1), proto: v[3].text ?? "",

@@ -42,7 +42,7 @@ public struct ScriptJob: Sendable {
 
     /// The job as the child receives it in the `run` message, with the seed of the
     /// instance's random stream.
-    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0, code: Code = .source) -> Value {
+    func wireValue(randomSeed: [UInt8], spinMicros: Int = 0, waitInRead: Bool = false, code: Code = .source) -> Value {
         var fields: [(String, Value)] = [
             ("mode", .string(mode.rawValue)),
             ("script_path", .string(scriptPath)),
@@ -62,6 +62,7 @@ public struct ScriptJob: Sendable {
         if let threads = rights.threads { fields.append(("thread_limit", .int(Int64(threads)))) }
         fields.append(("random_seed", .bytes(randomSeed)))
         if spinMicros > 0 { fields.append(("spin_us", .int(Int64(spinMicros)))) }
+        if waitInRead { fields.append(("wait_in_read", .bool(true))) }
         fields += options
         return .record(fields)
     }

@@ -91,6 +91,7 @@ public enum ChildMain {
         // Every random byte of the instance comes from the broker's seed (replay).
         if case .bytes(let seed) = job["random_seed"], nse_random_seed(seed, seed.count) != 0 { exit(72) }
         rpcClient.spinMicros = min(1000, max(0, Int(job["spin_us"].int ?? 0)))
+        if job["wait_in_read"] == .bool(true) { rpcClient.waitsInPoll = false }
         for (name, source) in Bootstrap.parts {
             guard load(state.L, source, name: name), state.callLoadedPart(name) else { return }
         }

@@ -206,6 +206,9 @@ enum Zygote {
             var isNumber: Int32 = 0
             client.spinMicros = min(1000, max(0, Int(nse_tointegerx(L, -1, &isNumber))))
             nse_pop(L, 1)
+            lua_getfield(L, -1, "wait_in_read")
+            if lua_toboolean(L, -1) != 0 { client.waitsInPoll = false }
+            nse_pop(L, 1)
             guard nse_pcall(L, 2, 0, 0) == LUA_OK else { exit(72) }
             lua_pushvalue(L, runPart)
             _ = state.callLoadedPart(Bootstrap.parts.last!.0)
