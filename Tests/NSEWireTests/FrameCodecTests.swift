@@ -223,6 +223,20 @@ func decoderFilledByReadsOfAnySizeYieldsTheSameFrames(_ chunk: Int) throws {
     #expect(Array(Frame(.close, requestID: 1, [.int(1)]).encoded().prefix(4)) == [0, 0, 0, 14])
 }
 
+/// A one-value reply and a reply of an encoded value are written without a
+/// frame or an array: the bytes must be a reply frame's all the same, after
+/// whatever the buffer held (the length written at the frame's own offset).
+@Test(arguments: sampleValues)
+func aOneValueReplyIsTheReplyFramesBytes(_ value: Value) {
+    let frame = Frame.reply(to: .getPortState, requestID: 0x0A0B_0C0D, [value])
+    var one: [UInt8] = [7, 7, 7]
+    Frame.encodeReply(to: .getPortState, requestID: 0x0A0B_0C0D, value, into: &one)
+    #expect(one == [7, 7, 7] + frame.encoded())
+    var encoded: [UInt8] = [7]
+    Frame.encodeReply(to: .getPortState, requestID: 0x0A0B_0C0D, EncodedValue(value), into: &encoded)
+    #expect(encoded == [7] + frame.encoded())
+}
+
 @Test func decoderReturnsNilUntilTheFrameIsComplete() throws {
     let bytes = Frame(.close, requestID: 9, [.int(4)]).encoded()
     var decoder = FrameDecoder()
