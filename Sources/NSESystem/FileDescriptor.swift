@@ -96,12 +96,12 @@ public struct FileDescriptor: ~Copyable, Sendable {
 
     /// Writes all of `bytes`, blocking (for blocking descriptors only).
     public func writeAll(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = try bytes[offset...].withUnsafeBytes { (p: UnsafeRawBufferPointer) throws -> Int in
-                try syscall("write") { Glibc.write(raw, p.baseAddress, p.count) }
+        let fd = raw
+        try bytes.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws in
+            var offset = 0
+            while offset < p.count {
+                offset += try syscall("write") { Glibc.write(fd, p.baseAddress! + offset, p.count - offset) }
             }
-            offset += n
         }
     }
 

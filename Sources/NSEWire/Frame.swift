@@ -198,9 +198,12 @@ public struct ValueScanner {
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
 
-    private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    @usableFromInline init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    /// Runs `body` with a scanner over `values`.
+    /// Runs `body` with a scanner over `values`. Inlinable, so that a caller in
+    /// another module gets it specialized: unspecialized, it and the slice's
+    /// withUnsafeBytes took type metadata at every reply the child pushed.
+    @inlinable
     public static func scan<R>(_ values: ArraySlice<UInt8>, _ body: (inout ValueScanner) throws -> R) rethrows -> R {
         try values.withUnsafeBytes { p in
             var scanner = ValueScanner(p)
