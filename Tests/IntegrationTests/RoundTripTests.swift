@@ -18,11 +18,13 @@ struct RoundTripTests {
         #expect(run.stdout.contains(expected), "\(run.stdout)\n\(run.stderr)")
 
         // strace -f: "PID read(3, ..." and "PID poll([{fd=3, ...", a line per call
-        // begun (a call another process interrupts goes on in a "resumed" line).
+        // begun (a call another process interrupts goes on in a "resumed" line);
+        // the pid is padded to five characters ("123   read(3, ...").
         var reads: [Substring: Int] = [:], polls: [Substring: Int] = [:]
         for line in try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n") {
-            guard let space = line.firstIndex(of: " ") else { continue }
-            let pid = line[..<space], call = line[line.index(after: space)...]
+            let fields = line.split(separator: " ", maxSplits: 1)
+            guard fields.count == 2 else { continue }
+            let pid = fields[0], call = fields[1].drop { $0 == " " }
             if call.hasPrefix("read(3,") { reads[pid, default: 0] += 1 }
             if call.hasPrefix("poll([{fd=3,") { polls[pid, default: 0] += 1 }
         }
