@@ -129,8 +129,9 @@ public final class Reactor {
     /// One round: the timers that are due, one poll(2), the handlers of what it
     /// found ready. The clock is read once, at the start: a timer that comes due
     /// while the handlers run fires at the start of the next round, which follows
-    /// at once (poll's timeout is measured from that reading too, so it can only
-    /// end a round early, never late).
+    /// at once. Poll's timeout is measured from that reading too, so a round
+    /// whose timers took long waits that much past the next deadline: the
+    /// timers' microseconds, beside the millisecond poll's timeout is rounded up to.
     func runOnce() {
         let now = Reactor.now()
         fireDueTimers(now)
