@@ -313,21 +313,33 @@ final class ChildSession {
     /// neither decoded nor looked up (a script that polls its port's table asks
     /// the same thing again and again). The same bytes passed the schema's check
     /// the first time; what can have changed since, the session's state and its
-    /// requests in flight, is checked again as `handle` checks it.
+    /// requests in flight, is checked by `admit`, as for every request.
     private func answeredAgain(_ raw: RawFrame) -> Bool {
-        guard raw.op == Op.getPortState.rawValue, let last = lastPortState, last.changes == broker.portChanges,
-              onRunning == nil, ChildSession.permittedStates[Int(raw.op)] & state.bit != 0,
-              inFlight < ChildSession.maxInFlight, ChildSession.same(last.request, raw.values) else { return false }
-        broker.requestCounts[Int(raw.op)] += 1
-        inFlight += 1
+        guard raw.op == Op.getPortState.rawValue, onRunning == nil, let last = lastPortState,
+              last.changes == broker.portChanges, sameBytes(last.request, raw.values) else { return false }
+        guard admit(.getPortState) else { return true }
         if let table = last.table { reply(.getPortState, raw.requestID, encoded: table) }
         else { reply(.getPortState, raw.requestID, one: .none) }
         return true
     }
 
-    private static func same(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.isEmpty || a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+    /// Counts a request and checks it against the permission table and the
+    /// limit of requests in flight; false after ending the child for it.
+    @inline(__always)
+    private func admit(_ op: Op) -> Bool {
+        broker.requestCounts[Int(op.rawValue)] += 1
+        guard ChildSession.permittedStates[Int(op.rawValue)] & state.bit != 0 else {
+            violation("protocol violation: \(op) is not permitted while the child is \(state)")
+            return false
+        }
+        if op.expectsReply {
+            inFlight += 1
+            guard inFlight <= ChildSession.maxInFlight else {
+                violation("more than \(ChildSession.maxInFlight) requests awaiting a reply")
+                return false
+            }
+        }
+        return true
     }
 
     private func handle(_ frame: Frame) throws {
@@ -342,16 +354,7 @@ final class ChildSession {
             return violation("protocol violation: the child sent \(name) (message \(frame.op)), which only \(who) may send")
         }
         try frame.validateArguments()
-        broker.requestCounts[Int(op.rawValue)] += 1
-        guard ChildSession.permittedStates[Int(op.rawValue)] & state.bit != 0 else {
-            return violation("protocol violation: \(op) is not permitted while the child is \(state)")
-        }
-        if op.expectsReply {
-            inFlight += 1
-            guard inFlight <= ChildSession.maxInFlight else {
-                return violation("more than \(ChildSession.maxInFlight) requests awaiting a reply")
-            }
-        }
+        guard admit(op) else { return }
         let v = frame.values
         let id = frame.requestID
         // Nested functions, not closures: a reply made at once allocates nothing,

@@ -39,7 +39,7 @@ struct ReplyTemplates {
         if here != registry { entries = [Entry?](repeating: nil, count: 128); registry = here }  // op numbers are 7 bits
         let i = Int(op.rawValue)
         guard encoded.count <= ReplyTemplates.maxBytes else { return try Primitives.pushAll(L, encoded) }
-        if let entry = entries[i], ReplyTemplates.same(entry.bytes, encoded) {
+        if let entry = entries[i], sameBytes(entry.bytes, encoded) {
             if entry.template != LUA_NOREF { return ReplyTemplates.pushCopy(L, of: entry.template) }
             let n = try Primitives.pushAll(L, encoded)
             if n >= 0 { entries[i]!.template = try ReplyTemplates.makeTemplate(L, encoded) }
@@ -52,10 +52,6 @@ struct ReplyTemplates {
         let hasTable = (top - n + 1...top).contains { lua_type(L, $0) == LUA_TTABLE }
         if hasTable { entries[i] = Entry(bytes: Array(encoded), template: LUA_NOREF) } else if entries[i] != nil { entries[i] = nil }
         return n
-    }
-
-    private static func same(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
-        a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
     /// Builds the template of a reply's values from its bytes; returns its reference.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// One message: a 4-byte big-endian body length, then the body:
 /// op (1 byte), request id (4 bytes BE), then zero or more values.
 public struct Frame: Equatable, Sendable {
@@ -131,6 +133,15 @@ public struct FrameDecoder: Sendable {
         if bufferedCount > 0 { throw WireError(.truncatedFrame, "\(bufferedCount) bytes left") }
     }
 
+}
+
+/// Whether `a` holds the same bytes as `b`: how both ends recognise a message's
+/// values sent again (the broker's repeated port-table request, the child's
+/// repeated reply), compared where they lie.
+@inlinable
+public func sameBytes(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    return a.isEmpty || a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
 }
 
 /// A value encoded once, to be sent in many replies (a port table).
